@@ -1,0 +1,231 @@
+"""The vendor-neutral model: what is checked (Content) and what comes back (Verdict).
+
+Frozen attrs classes that know nothing about JSON or vendor key names; each provider
+maps its vendor's payload onto them with its own converter.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from ._errors import InvalidContent, ProviderError
+
+__all__ = [
+    "Action",
+    "CheckContext",
+    "Content",
+    "ContentType",
+    "Decision",
+    "Label",
+    "Outcome",
+    "Secret",
+    "Verdict",
+]
+
+
+class ContentType(enum.Enum):
+    TEXT = "text"
+    IMAGE = "image"
+    AUDIO = "audio"
+    VIDEO = "video"
+
+
+class Decision(enum.Enum):
+    """What a provider decided. Ordered PASS < PENDING < REVIEW < BLOCK.
+
+    PENDING means the answer arrives later by webhook (audio and video on some vendors);
+    it ranks above PASS so that "harshest wins" never prefers an unknown over a finding,
+    nor a clean answer over an unknown.
+    """
+
+    PASS = "PASS"
+    PENDING = "PENDING"
+    REVIEW = "REVIEW"
+    BLOCK = "BLOCK"
+
+    @property
+    def rank(self) -> int:
+        return _DECISION_RANK[self]
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, Decision):
+            return NotImplemented
+        return self.rank < other.rank
+
+    def __le__(self, other: object) -> bool:
+        if not isinstance(other, Decision):
+            return NotImplemented
+        return self.rank <= other.rank
+
+    def __gt__(self, other: object) -> bool:
+        if not isinstance(other, Decision):
+            return NotImplemented
+        return self.rank > other.rank
+
+    def __ge__(self, other: object) -> bool:
+        if not isinstance(other, Decision):
+            return NotImplemented
+        return self.rank >= other.rank
+
+
+_DECISION_RANK = {Decision.PASS: 0, Decision.PENDING: 1, Decision.REVIEW: 2, Decision.BLOCK: 3}
+
+
+class Label(enum.Enum):
+    """The shared label taxonomy. OTHER: a vendor label outside it (kept in
+    ``Verdict.vendor_label``); UNKNOWN: the vendor said it could not tell."""
+
+    NORMAL = "NORMAL"
+    POLITICS = "POLITICS"
+    PORN = "PORN"
+    SEXY = "SEXY"
+    ABUSE = "ABUSE"
+    HATE = "HATE"
+    VIOLENCE = "VIOLENCE"
+    SELF_HARM = "SELF_HARM"
+    ILLEGAL = "ILLEGAL"
+    AD = "AD"
+    OTHER = "OTHER"
+    UNKNOWN = "UNKNOWN"
+
+
+class Action(enum.Enum):
+    """What policy decides for a message."""
+
+    ALLOW = "ALLOW"
+    REVIEW = "REVIEW"
+    BLOCK = "BLOCK"
+    MASK = "MASK"
+
+
+@attrs.frozen(repr=False)
+class Secret:
+    """A credential read from config. Its repr and str never show the value."""
+
+    _value: str
+
+    def get(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+_MEDIA_SCHEMES = ("http://", "https://")
+
+
+def _check_value(instance: Content, _attribute: attrs.Attribute[str], value: object) -> None:
+    kind = instance.type.value
+    if not isinstance(value, str):
+        raise InvalidContent(f"{kind} content must be a string, got {type(value).__name__}")
+    if instance.type is ContentType.TEXT:
+        if not value.strip():
+            raise InvalidContent("text is empty or whitespace only; there is nothing to check")
+    else:
+        scheme_ok = value[:8].lower().startswith(_MEDIA_SCHEMES)
+        if not scheme_ok or len(value) <= len("https://") - 1 or any(c.isspace() for c in value):
+            shown = value if len(value) <= 80 else value[:77] + "..."
+            raise InvalidContent(f"{kind} must be an http(s) URL, got {shown!r}")
+
+
+def _check_id(_instance: Content, _attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and (not isinstance(value, str | int) or isinstance(value, bool)):
+        raise InvalidContent(f"content id must be a str or int, got {type(value).__name__}")
+
+
+@attrs.frozen(slots=True)
+class Content:
+    """One thing to check: text, or the http(s) URL of an image, audio clip or video.
+
+    ``id`` is the caller's own identifier (str or int), echoed as ``Verdict.content_id``.
+    """
+
+    type: ContentType = attrs.field(validator=attrs.validators.instance_of(ContentType))
+    value: str = attrs.field(validator=_check_value)
+    id: str | int | None = attrs.field(default=None, validator=_check_id, kw_only=True)
+
+    @classmethod
+    def text(cls, text: str, *, id: str | int | None = None) -> Content:  # noqa: A002
+        return cls(ContentType.TEXT, text, id=id)
+
+    @classmethod
+    def image(cls, url: str, *, id: str | int | None = None) -> Content:  # noqa: A002
+        return cls(ContentType.IMAGE, url, id=id)
+
+    @classmethod
+    def audio(cls, url: str, *, id: str | int | None = None) -> Content:  # noqa: A002
+        return cls(ContentType.AUDIO, url, id=id)
+
+    @classmethod
+    def video(cls, url: str, *, id: str | int | None = None) -> Content:  # noqa: A002
+        return cls(ContentType.VIDEO, url, id=id)
+
+    @classmethod
+    def coerce(cls, item: Content | str) -> Content:
+        """A plain str is text; a Content is itself; anything else is InvalidContent."""
+        if isinstance(item, Content):
+            return item
+        if isinstance(item, str):
+            return cls(ContentType.TEXT, item)
+        raise InvalidContent(
+            f"expected a str or a Content to check, got {type(item).__name__}"
+        )
+
+
+@attrs.frozen(slots=True)
+class CheckContext:
+    """Who is talking to whom, and where: passed to every provider with the contents."""
+
+    scene: str | None = None
+    sender: str | None = None
+    receiver: str | None = None
+
+
+@attrs.frozen(slots=True)
+class Verdict:
+    """One provider's answer for one content, in the shared vocabulary.
+
+    ``provider`` is the name the config gives the provider (its key under
+    ``[providers]``); ``vendor_label`` is the vendor's own label string; ``raw`` is the
+    vendor's payload for this item, for debugging and audit. ``fallback`` is True when
+    no provider answered and ``fail_mode`` decided instead; ``errors`` then holds why.
+    """
+
+    decision: Decision
+    label: Label = Label.NORMAL
+    sublabel: str | None = None
+    score: int | None = None
+    keywords: tuple[str, ...] = ()
+    masked_text: str | None = None
+    provider: str | None = None
+    vendor_label: str | None = None
+    request_id: str | None = None
+    content_id: str | int | None = None
+    raw: Mapping[str, Any] | None = attrs.field(default=None, eq=False, repr=False)
+    fallback: bool = False
+    errors: tuple[ProviderError, ...] = attrs.field(default=(), eq=False, repr=False)
+
+    @property
+    def flagged(self) -> bool:
+        """True for REVIEW and BLOCK."""
+        return self.decision is Decision.REVIEW or self.decision is Decision.BLOCK
+
+
+@attrs.frozen(slots=True)
+class Outcome:
+    """What policy decided: ``action``, the ``text`` that may be delivered, a ``reason``
+    a moderator can read, and the ``verdict`` it rests on (None if no vendor was asked)."""
+
+    action: Action
+    text: str | None
+    reason: str
+    verdict: Verdict | None = None

@@ -1,0 +1,124 @@
+"""Plugins: one name (``moderation_core``) for the project, the hook markers and the
+entry-point group. Built-in providers register through the same hook as any third
+party. The plugin manager comes from a factory; nothing is loaded at import time.
+
+Set ``MODERATION_CORE_BLOCK_PLUGINS`` to a comma-separated list of entry-point names
+to keep those plugins from loading (``*`` blocks every entry-point plugin).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pluggy
+
+from ._errors import ConfigError
+from ._model import CheckContext, Content, Verdict
+from ._provider import Provider
+
+__all__ = [
+    "BLOCK_ENV",
+    "PROJECT",
+    "ProviderRegistry",
+    "default_plugin_manager",
+    "hookimpl",
+    "hookspec",
+    "make_plugin_manager",
+    "provider_registry",
+]
+
+PROJECT = "moderation_core"
+BLOCK_ENV = "MODERATION_CORE_BLOCK_PLUGINS"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+class ProviderRegistry:
+    """Provider classes by their config ``type``. Handed to ``register_providers``."""
+
+    def __init__(self) -> None:
+        self._by_type: dict[str, type[Provider[Any]]] = {}
+        self._origin: dict[str, str] = {}
+
+    def add(self, provider_class: type[Provider[Any]], *, origin: str | None = None) -> None:
+        """Register a provider class under its ``type``; a second class for one type is
+        a ConfigError naming both."""
+        if not (isinstance(provider_class, type) and issubclass(provider_class, Provider)):
+            raise TypeError(f"{provider_class!r} is not a moderation_core Provider subclass")
+        kind = provider_class.type
+        where = origin or provider_class.__module__
+        existing = self._by_type.get(kind)
+        if existing is not None and existing is not provider_class:
+            raise ConfigError(
+                f"provider type {kind!r} is registered twice: by {self._origin[kind]} "
+                f"and by {where}"
+            )
+        self._by_type[kind] = provider_class
+        self._origin[kind] = where
+
+    def get(self, kind: str) -> type[Provider[Any]]:
+        try:
+            return self._by_type[kind]
+        except KeyError:
+            known = ", ".join(sorted(self._by_type)) or "none"
+            raise ConfigError(
+                f"unknown provider type {kind!r}; installed types: {known}"
+            ) from None
+
+    def __contains__(self, kind: object) -> bool:
+        return kind in self._by_type
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._by_type))
+
+    def __len__(self) -> int:
+        return len(self._by_type)
+
+
+class HookSpecs:
+    """The hooks a plugin may implement (all take keyword arguments)."""
+
+    @hookspec
+    def register_providers(self, registry: ProviderRegistry) -> None:
+        """Add provider classes: ``registry.add(MyProvider)``."""
+
+    @hookspec
+    def check_finished(
+        self, content: Content, verdict: Verdict, context: CheckContext
+    ) -> None:
+        """Observe each finished check (audit log, metrics). Called once per content,
+        after the verdict is final; must not raise."""
+
+
+def make_plugin_manager(*, load_entrypoints: bool = True) -> pluggy.PluginManager:
+    """A fresh plugin manager with the hook specs, and (unless told not to) every
+    plugin installed under the ``moderation_core`` entry-point group, minus any blocked
+    by ``MODERATION_CORE_BLOCK_PLUGINS``."""
+    pm = pluggy.PluginManager(PROJECT)
+    pm.add_hookspecs(HookSpecs)
+    if load_entrypoints:
+        blocked = [n.strip() for n in os.environ.get(BLOCK_ENV, "").split(",") if n.strip()]
+        if "*" not in blocked:
+            for name in blocked:
+                pm.set_blocked(name)
+            pm.load_setuptools_entrypoints(PROJECT)
+    pm.check_pending()
+    return pm
+
+
+@functools.cache
+def default_plugin_manager() -> pluggy.PluginManager:
+    """The process-wide manager, made on first use (entry-point discovery costs tens of
+    milliseconds, so it happens once per process)."""
+    return make_plugin_manager()
+
+
+def provider_registry(pm: pluggy.PluginManager) -> ProviderRegistry:
+    """Ask every plugin to register its providers."""
+    registry = ProviderRegistry()
+    pm.hook.register_providers(registry=registry)
+    return registry

@@ -1,0 +1,154 @@
+"""What a provider is: capabilities, config, and a sans-IO ``flow``.
+
+A provider never performs IO. ``flow`` is a generator that yields ``httpx.Request``
+objects and receives the ``httpx.Response`` for each (token fetch, signature refresh,
+retry after 401 included) and finally returns one ``Verdict`` or ``ProviderError`` per
+content, in order. The core drives every flow with exactly one sync and one async
+loop (``_drivers``), so no provider writes its logic twice.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Generator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Generic, Self, TypeVar
+
+import attrs
+import cattrs
+import httpx
+
+from ._config import make_config_converter, structure_config
+from ._errors import ProviderError
+from ._model import CheckContext, Content, ContentType, Verdict
+
+__all__ = [
+    "Capabilities",
+    "Emulator",
+    "Flow",
+    "HttpProviderConfig",
+    "ItemResult",
+    "Provider",
+]
+
+ItemResult = Verdict | ProviderError
+Flow = Generator[httpx.Request, httpx.Response, list[ItemResult]]
+Emulator = Callable[[httpx.Request], httpx.Response]
+
+ALL_TYPES = frozenset(ContentType)
+
+
+@attrs.frozen
+class Capabilities:
+    """What a provider accepts, so the router can route without asking it.
+
+    - ``content_types``: the types it can check at all.
+    - ``batch_size``: at most this many contents in one ``flow`` call.
+    - ``batch_types``: the types that may share a call with others; any other type is
+      sent alone (e.g. Tencent's batch endpoint takes only Text and Image).
+    - ``max_text_bytes``: per-item limit in UTF-8 bytes for text, None for no limit.
+    - ``deferred_types``: types whose result arrives later by webhook (Verdict PENDING).
+    """
+
+    content_types: frozenset[ContentType] = ALL_TYPES
+    batch_size: int = 1
+    batch_types: frozenset[ContentType] = frozenset()
+    max_text_bytes: int | None = None
+    deferred_types: frozenset[ContentType] = frozenset()
+
+    def accepts(self, content: Content) -> bool:
+        if content.type not in self.content_types:
+            return False
+        if self.max_text_bytes is not None and content.type is ContentType.TEXT:
+            # Cheap bound first: a str of n code points is at most 4n bytes.
+            value = content.value
+            if len(value) * 4 > self.max_text_bytes:
+                return len(value.encode()) <= self.max_text_bytes
+        return True
+
+
+@attrs.define(kw_only=True)
+class HttpProviderConfig:
+    """Keys every HTTP provider accepts besides its own."""
+
+    type: str
+    base_url: str | None = None
+    timeout: float = attrs.field(default=10.0, validator=attrs.validators.gt(0))
+    rate_limit: float | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.gt(0))
+    )
+    retries: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+
+
+ConfigT = TypeVar("ConfigT")
+
+
+class Provider(abc.ABC, Generic[ConfigT]):
+    """Base class of every provider, built-in or plugin.
+
+    Subclasses set ``type`` (the config's ``type = "..."``), ``config_class`` (an attrs
+    class structured from the provider's config table with unknown keys refused) and
+    implement ``flow``. ``emulator`` optionally names a factory of a fake vendor, which
+    ``moderation emulate TYPE`` serves over HTTP.
+    """
+
+    type: ClassVar[str]
+    config_class: ClassVar[type[Any]]
+    description: ClassVar[str] = ""
+    emulator: ClassVar[Callable[..., Emulator] | None] = None
+
+    config_converter: ClassVar[cattrs.Converter] = make_config_converter()
+
+    def __init__(self, name: str, config: ConfigT) -> None:
+        self.name = name
+        self.config = config
+
+    @classmethod
+    def from_config(
+        cls, name: str, table: Mapping[str, Any], where: str, *, base_dir: Path | None = None
+    ) -> Self:
+        """Build from the provider's config table; unknown keys are a ConfigError.
+        ``where`` locates the table for messages; ``base_dir`` is where relative paths
+        in it start (the config file's folder)."""
+        config = structure_config(cls.config_converter, cls.config_class, table, where)
+        return cls(name, config)
+
+    @property
+    @abc.abstractmethod
+    def capabilities(self) -> Capabilities: ...
+
+    @abc.abstractmethod
+    def flow(self, contents: Sequence[Content], context: CheckContext) -> Flow:
+        """Yield requests, receive responses, return one result per content in order."""
+
+    @property
+    def uses_http(self) -> bool:
+        """False for providers that never yield a request (no HTTP client is made)."""
+        return True
+
+    @property
+    def base_url(self) -> str | None:
+        """Where requests go, for the HTTP client; None lets each request carry its own."""
+        return None
+
+    @property
+    def timeout(self) -> float:
+        return float(getattr(self.config, "timeout", 10.0))
+
+    def describe(self) -> Mapping[str, Any]:
+        """What ``moderation providers`` shows; never secrets."""
+        caps = self.capabilities
+        return {
+            "name": self.name,
+            "type": self.type,
+            "content_types": sorted(t.value for t in caps.content_types),
+            "batch_size": caps.batch_size,
+            "max_text_bytes": caps.max_text_bytes,
+            "deferred_types": sorted(t.value for t in caps.deferred_types),
+        }
+
+    def close(self) -> None:
+        """Release anything the provider holds (it holds no connections: the core does)."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} type={self.type!r}>"

@@ -1,0 +1,16 @@
+"""moderation_local: the offline engine, the embedded default provider (type ``local``).
+
+Registers through the ``moderation_core`` entry-point group like any third-party
+plugin; the implementation lives in ``_provider``.
+"""
+
+from moderation_core import hookimpl
+
+from ._provider import LocalConfig, LocalProvider, LexiconConfig
+
+__all__ = ["LexiconConfig", "LocalConfig", "LocalProvider", "register_providers"]
+
+
+@hookimpl
+def register_providers(registry):  # type: ignore[no-untyped-def]
+    registry.add(LocalProvider)

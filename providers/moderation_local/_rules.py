@@ -1,0 +1,47 @@
+"""Traffic-diversion rules: contact details that pull users off the platform.
+
+Each rule reports label AD with a sublabel naming what it found. Phone numbers are
+matched on the key view (separators gone, full-width digits folded) with Chinese
+numerals read as digits; the others on the rules view, where dots and ``@`` survive.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+__all__ = ["PHONE", "RULES", "SUBLABELS"]
+
+# Chinese numerals, upper-case (financial) numerals and the spoken 幺 for 1, as they
+# appear after the key view's Traditional-to-Simplified step.
+_DIGIT = "[0-9零〇一二三四五六七八九壹贰叁肆伍陆柒捌玖幺两]"
+_ONE = "[1一壹幺]"
+_THREE_TO_NINE = "[3-9三四五六七八九叁肆伍陆柒捌玖]"
+
+# A mainland mobile number: 1[3-9] and nine more digits, optionally after 86 / +86.
+PHONE: Final = re.compile(
+    rf"(?<!{_DIGIT})(?:(?:0?86|八六)?){_ONE}{_THREE_TO_NINE}{_DIGIT}{{9}}(?!{_DIGIT})"
+)
+
+_TLDS = (
+    "com|cn|net|org|info|biz|io|co|cc|me|tv|top|xyz|vip|club|site|shop|online|link|"
+    "app|wang|ink|live|pro|tk|ml|ga|gq|cf|ru|hk|tw|jp|kr|sg|uk|us|de"
+)
+_WECHAT_TRIGGER = r"(?:微信|威信|薇信|维信|徽信|v信|(?<![a-z])(?:vx|wx|weixin|wechat|wechatid)|加v|加微)"
+_QQ_TRIGGER = r"(?:(?<![a-z])qq|扣扣|企鹅|q号)"
+_GAP = r"(?:号|id)?\s*[:：]?\s*"
+
+RULES: Final = re.compile(
+    "|".join(
+        (
+            r"(?P<Email>[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,})",
+            r"(?P<URL>(?:https?://|www\.)[^\s<>\"'，。、）)】]+)",
+            rf"(?P<Domain>(?<![a-z0-9@._/-])(?:[a-z0-9](?:[a-z0-9-]{{0,61}}[a-z0-9])?\.)+"
+            rf"(?:{_TLDS})(?![a-z0-9])(?:/[^\s，。]*)?)",
+            rf"(?P<WeChat>{_WECHAT_TRIGGER}{_GAP}[a-z][a-z0-9_-]{{5,19}})",
+            rf"(?P<QQ>{_QQ_TRIGGER}{_GAP}[1-9][0-9]{{4,11}})",
+        )
+    )
+)
+
+SUBLABELS: Final = ("Email", "URL", "Domain", "WeChat", "QQ", "Phone")
