@@ -34,13 +34,23 @@ from ._plugins import (
     hookspec,
     make_plugin_manager,
 )
-from ._provider import Capabilities, Emulator, Flow, HttpProviderConfig, ItemResult, Provider
+from ._provider import (
+    AuthFlow,
+    Capabilities,
+    Emulator,
+    Flow,
+    HttpProviderConfig,
+    ItemResult,
+    Provider,
+    StaleCredentials,
+)
 
 __all__ = [
     "Action",
     "AllProvidersFailed",
     "AsyncModerator",
     "AuthError",
+    "AuthFlow",
     "Capabilities",
     "CheckContext",
     "Config",
@@ -65,6 +75,7 @@ __all__ = [
     "ProviderUnavailable",
     "RateLimited",
     "Secret",
+    "StaleCredentials",
     "Verdict",
     "default_plugin_manager",
     "hookimpl",

@@ -1,33 +1,44 @@
-"""The only two places a provider's flow meets the network: one sync loop, one async.
+"""The only two places a provider's flows meet the network: one sync loop, one async.
 
 Both turn transport failures into ``ProviderUnavailable`` and a provider's parse
 failure into ``ProtocolError``, and name only the host (never a URL: Tencent puts the
 UserSig in the query string).
+
+Credentials that cost a request (an app token) are fetched by the provider's
+``auth_flow`` under a per-provider lock, so concurrent checks share one fetch. A check
+flow that finds its credential refused raises ``StaleCredentials``; the driver fetches
+once more and re-runs the check once; a second refusal is an ``AuthError``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
+from collections.abc import Generator, Sequence
+from typing import Any
+
 import httpx
 
-from ._errors import ProtocolError, ProviderError, ProviderUnavailable
-from ._provider import Flow, ItemResult
+from ._errors import AuthError, ProtocolError, ProviderError, ProviderUnavailable
+from ._model import CheckContext, Content
+from ._provider import ItemResult, Provider, StaleCredentials
 
-__all__ = ["drive_async", "drive_sync"]
+__all__ = ["run_async", "run_sync"]
 
 log = logging.getLogger("moderation_core")
 
 # What a provider's parsing raises when a vendor sends a shape it did not expect.
 _PARSE_ERRORS = (KeyError, IndexError, TypeError, ValueError, AttributeError)
 
+_AnyFlow = Generator[httpx.Request, httpx.Response, Any]
+
 
 def _transport_error(exc: httpx.HTTPError, request: httpx.Request, provider: str) -> ProviderError:
     host = request.url.host or "the vendor"
     if isinstance(exc, httpx.TimeoutException):
         return ProviderUnavailable(f"timed out waiting for {host}", provider=provider)
-    return ProviderUnavailable(
-        f"could not reach {host}: {type(exc).__name__}", provider=provider
-    )
+    return ProviderUnavailable(f"could not reach {host}: {type(exc).__name__}", provider=provider)
 
 
 def _parse_error(exc: Exception, provider: str) -> ProtocolError:
@@ -50,15 +61,12 @@ def _checked(results: list[ItemResult], expected: int, provider: str) -> list[It
     return results
 
 
-def drive_sync(
-    flow: Flow, client: httpx.Client | None, provider: str, expected: int
-) -> list[ItemResult]:
-    """Run a flow to completion with a sync client (made lazily by the caller)."""
+def _drive_sync(flow: _AnyFlow, client: httpx.Client | None, provider: str) -> Any:
     try:
         try:
             request = next(flow)
         except StopIteration as done:
-            return _checked(done.value, expected, provider)
+            return done.value
         if client is None:
             raise RuntimeError(f"provider {provider} sent a request but has no HTTP client")
         while True:
@@ -69,7 +77,7 @@ def drive_sync(
             try:
                 request = flow.send(response)
             except StopIteration as done:
-                return _checked(done.value, expected, provider)
+                return done.value
     except ProviderError as exc:
         if exc.provider is None:
             exc.provider = provider
@@ -80,15 +88,12 @@ def drive_sync(
         flow.close()
 
 
-async def drive_async(
-    flow: Flow, client: httpx.AsyncClient | None, provider: str, expected: int
-) -> list[ItemResult]:
-    """The same loop as ``drive_sync``, awaiting an async client."""
+async def _drive_async(flow: _AnyFlow, client: httpx.AsyncClient | None, provider: str) -> Any:
     try:
         try:
             request = next(flow)
         except StopIteration as done:
-            return _checked(done.value, expected, provider)
+            return done.value
         if client is None:
             raise RuntimeError(f"provider {provider} sent a request but has no HTTP client")
         while True:
@@ -99,7 +104,7 @@ async def drive_async(
             try:
                 request = flow.send(response)
             except StopIteration as done:
-                return _checked(done.value, expected, provider)
+                return done.value
     except ProviderError as exc:
         if exc.provider is None:
             exc.provider = provider
@@ -108,3 +113,57 @@ async def drive_async(
         raise _parse_error(exc, provider) from None
     finally:
         flow.close()
+
+
+def _refused(provider: Provider[Any], exc: StaleCredentials) -> AuthError:
+    return AuthError(
+        f"credentials refused again after a refresh: {exc}", provider=provider.name, code=exc.code
+    )
+
+
+def run_sync(
+    provider: Provider[Any],
+    contents: Sequence[Content],
+    context: CheckContext,
+    client: httpx.Client | None,
+    auth_lock: threading.Lock,
+) -> list[ItemResult]:
+    """Check contents with one provider: credentials first if needed, then its flow."""
+    for attempt in (1, 2):
+        if provider.auth_flow() is not None:
+            with auth_lock:  # one fetch at a time; whoever waited finds it done
+                auth = provider.auth_flow()
+                if auth is not None:
+                    _drive_sync(auth, client, provider.name)
+        try:
+            results = _drive_sync(provider.flow(contents, context), client, provider.name)
+        except StaleCredentials as exc:
+            if attempt == 2:
+                raise _refused(provider, exc) from None
+            continue
+        return _checked(results, len(contents), provider.name)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def run_async(
+    provider: Provider[Any],
+    contents: Sequence[Content],
+    context: CheckContext,
+    client: httpx.AsyncClient | None,
+    auth_lock: asyncio.Lock,
+) -> list[ItemResult]:
+    """The same as ``run_sync``, awaiting an async client."""
+    for attempt in (1, 2):
+        if provider.auth_flow() is not None:
+            async with auth_lock:
+                auth = provider.auth_flow()
+                if auth is not None:
+                    await _drive_async(auth, client, provider.name)
+        try:
+            results = await _drive_async(provider.flow(contents, context), client, provider.name)
+        except StaleCredentials as exc:
+            if attempt == 2:
+                raise _refused(provider, exc) from None
+            continue
+        return _checked(results, len(contents), provider.name)
+    raise AssertionError("unreachable")  # pragma: no cover

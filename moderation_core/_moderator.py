@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from collections.abc import Generator, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Literal, Self, overload
@@ -21,7 +22,7 @@ import httpx
 import pluggy
 
 from ._config import DEFAULT_CONFIG, Config, load_config
-from ._drivers import drive_async, drive_sync
+from ._drivers import run_async, run_sync
 from ._errors import (
     AllProvidersFailed,
     ConfigError,
@@ -231,6 +232,7 @@ class Moderator(_BaseModerator):
     ) -> None:
         super().__init__(config, plugin_manager=plugin_manager, transport=transport)
         self._clients: dict[str, httpx.Client] = {}
+        self._auth_locks = {p.name: threading.Lock() for p in self._providers}
 
     def check(
         self,
@@ -292,11 +294,12 @@ class Moderator(_BaseModerator):
     def _run_job(self, job: _Job, context: CheckContext) -> _Outcome:
         provider = job.provider
         try:
-            return drive_sync(
-                provider.flow(job.contents, context),
+            return run_sync(
+                provider,
+                job.contents,
+                context,
                 self._client(provider) if provider.uses_http else None,
-                provider.name,
-                len(job.contents),
+                self._auth_locks[provider.name],
             )
         except ProviderError as exc:
             return exc
@@ -342,6 +345,7 @@ class AsyncModerator(_BaseModerator):
     ) -> None:
         super().__init__(config, plugin_manager=plugin_manager, transport=transport)
         self._clients: dict[str, httpx.AsyncClient] = {}
+        self._auth_locks = {p.name: asyncio.Lock() for p in self._providers}
 
     async def check(
         self,
@@ -412,11 +416,12 @@ class AsyncModerator(_BaseModerator):
     async def _run_job(self, job: _Job, context: CheckContext) -> _Outcome:
         provider = job.provider
         try:
-            return await drive_async(
-                provider.flow(job.contents, context),
+            return await run_async(
+                provider,
+                job.contents,
+                context,
                 self._client(provider) if provider.uses_http else None,
-                provider.name,
-                len(job.contents),
+                self._auth_locks[provider.name],
             )
         except ProviderError as exc:
             return exc

@@ -25,14 +25,27 @@ from ._model import CheckContext, Content, ContentType, Verdict
 __all__ = [
     "Capabilities",
     "Emulator",
+    "AuthFlow",
     "Flow",
     "HttpProviderConfig",
     "ItemResult",
     "Provider",
+    "StaleCredentials",
 ]
 
 ItemResult = Verdict | ProviderError
 Flow = Generator[httpx.Request, httpx.Response, list[ItemResult]]
+AuthFlow = Generator[httpx.Request, httpx.Response, None]
+
+
+class StaleCredentials(Exception):  # noqa: N818 - a signal to the driver, not an error
+    """Raised by a check flow when the vendor refused a credential the provider had
+    cached (an expired app token). The provider forgets the credential first; the
+    driver then fetches a new one through ``auth_flow`` and runs the check once more."""
+
+    def __init__(self, message: str, *, code: int | str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 Emulator = Callable[[httpx.Request], httpx.Response]
 
 ALL_TYPES = frozenset(ContentType)
@@ -120,6 +133,12 @@ class Provider(abc.ABC, Generic[ConfigT]):
     @abc.abstractmethod
     def flow(self, contents: Sequence[Content], context: CheckContext) -> Flow:
         """Yield requests, receive responses, return one result per content in order."""
+
+    def auth_flow(self) -> AuthFlow | None:
+        """A flow that fetches and stores a credential, or None when the cached one is
+        good. Called before each check; the driver runs it under a per-provider lock
+        and asks again inside the lock, so concurrent checks share one fetch."""
+        return None
 
     @property
     def uses_http(self) -> bool:

@@ -1,0 +1,1 @@
+"""Huanxin (Easemob) text moderation provider (type ``huanxin``)."""

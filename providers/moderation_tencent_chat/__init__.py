@@ -1,0 +1,1 @@
+"""Tencent Cloud Chat moderation provider (type ``tencent_chat``)."""

@@ -1,0 +1,17 @@
+"""Fake credentials the test suite uses, in one place so one test can prove none of
+them ever lands in a cassette, a log line, a repr or an exception message."""
+
+# The public demo key from Tencent's own TLSSigAPIv2 examples (CONTRACTS 1.4).
+TENCENT_SECRET_KEY = "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e"
+TENCENT_WEBHOOK_TOKEN = "webhook-token-7f3a9c1e"
+
+HUANXIN_CLIENT_ID = "YXA6client-id-4d1f8e"
+HUANXIN_CLIENT_SECRET = "YXA6client-secret-9b2c7a5e3f1d"
+HUANXIN_CALLBACK_SECRET = "callback-secret-6e4d2b"
+
+ALL = (
+    TENCENT_SECRET_KEY,
+    TENCENT_WEBHOOK_TOKEN,
+    HUANXIN_CLIENT_SECRET,
+    HUANXIN_CALLBACK_SECRET,
+)
