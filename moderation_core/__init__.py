@@ -3,7 +3,13 @@
 The public surface is re-exported here; implementation lives in private modules.
 """
 
-from ._config import Config, ModerationSettings, load_config, make_config_converter, structure_config
+from ._config import (
+    Config,
+    ModerationSettings,
+    load_config,
+    make_config_converter,
+    structure_config,
+)
 from ._errors import (
     AllProvidersFailed,
     AuthError,

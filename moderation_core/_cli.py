@@ -58,7 +58,12 @@ def error_record(error: BaseException) -> dict[str, Any]:
     record: dict[str, Any] = {"type": type(error).__name__, "message": str(error)}
     if isinstance(error, AllProvidersFailed):
         record["errors"] = [
-            {"type": type(e).__name__, "provider": e.provider, "code": e.code, "message": str(e)}
+            {
+                "type": type(e).__name__,
+                "provider": getattr(e, "provider", None),
+                "code": getattr(e, "code", None),
+                "message": str(e),
+            }
             for e in error.exceptions
         ]
     return record
@@ -87,9 +92,15 @@ def main() -> None:
 
 @main.command()
 @click.argument("texts", nargs=-1)
-@click.option("--image", "images", multiple=True, metavar="URL", help="An image URL to check (repeatable).")
-@click.option("--audio", "audios", multiple=True, metavar="URL", help="An audio URL to check (repeatable).")
-@click.option("--video", "videos", multiple=True, metavar="URL", help="A video URL to check (repeatable).")
+@click.option(
+    "--image", "images", multiple=True, metavar="URL", help="An image URL to check (repeatable)."
+)
+@click.option(
+    "--audio", "audios", multiple=True, metavar="URL", help="An audio URL to check (repeatable)."
+)
+@click.option(
+    "--video", "videos", multiple=True, metavar="URL", help="A video URL to check (repeatable)."
+)
 @click.option("--scene", help="Scene / moderation config, e.g. C2C, Group, UserInfo.")
 @click.option("--sender", help="Sender id, passed to vendors that record it.")
 @click.option("--receiver", help="Receiver or group id.")
@@ -150,9 +161,12 @@ def check(
             _moderator(config_path), in_file, out_file, scene, sender, receiver, not no_progress
         )
     else:
-        contents = [*texts, *(Content.image(u) for u in images if _url_ok(u)),
-                    *(Content.audio(u) for u in audios if _url_ok(u)),
-                    *(Content.video(u) for u in videos if _url_ok(u))]
+        contents: list[Content | str] = [
+            *texts,
+            *(Content.image(u) for u in images if _url_ok(u)),
+            *(Content.audio(u) for u in audios if _url_ok(u)),
+            *(Content.video(u) for u in videos if _url_ok(u)),
+        ]
         if not contents:
             raise _CliError("nothing to check: give TEXTS, --image/--audio/--video URLs or --file")
         worst = _check_args(_moderator(config_path), contents, scene, sender, receiver, as_json)
@@ -185,7 +199,8 @@ def _check_args(
     if as_json:
         for text, result in zip(shown, results, strict=True):
             record = (
-                verdict_record(result) if isinstance(result, Verdict)
+                verdict_record(result)
+                if isinstance(result, Verdict)
                 else {"error": error_record(result)}
             )
             click.echo(json.dumps({"input": text, **record}, ensure_ascii=False))
@@ -240,7 +255,8 @@ def _parse_line(line: str) -> tuple[Content, tuple[str | None, str | None, str |
             raise InvalidContent(
                 'expected "text", or "type" (text, image, audio, video) with "value" or "url"'
             ) from None
-        content = Content(content_type, data.get("value", data.get("url")), id=content_id)
+        value: Any = data.get("value", data.get("url"))
+        content = Content(content_type, value, id=content_id)
     context = tuple(
         (str(data[k]) if data.get(k) is not None else None) for k in ("scene", "sender", "receiver")
     )
@@ -273,8 +289,12 @@ def _check_file(
     err = Console(stderr=True)
     total = in_path.stat().st_size if str(in_path) != "-" else None
     progress = Progress(
-        TextColumn("checking"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
-        console=err, disable=not (show_progress and err.is_terminal),
+        TextColumn("checking"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=not (show_progress and err.is_terminal),
     )
     line_number = 0
     with (
@@ -305,7 +325,10 @@ def _check_file(
             for (s, f, r), members in groups.items():
                 try:
                     results = moderator.check_many(
-                        [c for _, c in members], scene=s, sender=f, receiver=r,
+                        [c for _, c in members],
+                        scene=s,
+                        sender=f,
+                        receiver=r,
                         return_exceptions=True,
                     )
                 except InvalidContent:
@@ -324,7 +347,10 @@ def _check_file(
 
 
 def _check_one(
-    moderator: Moderator, content: Content, scene: str | None, sender: str | None,
+    moderator: Moderator,
+    content: Content,
+    scene: str | None,
+    sender: str | None,
     receiver: str | None,
 ) -> Verdict | ModerationError:
     try:
@@ -340,10 +366,13 @@ def providers(config_path: Path | None, as_json: bool) -> None:
     """List installed provider types, and the configured providers' capabilities."""
     registry = provider_registry(default_plugin_manager())
     moderator = _moderator(config_path)
-    configured = [dict(p.describe()) for p in moderator.providers]
-    installed = [
-        {"type": kind, "description": registry.get(kind).description,
-         "emulator": registry.get(kind).emulator is not None}
+    configured: list[dict[str, Any]] = [dict(p.describe()) for p in moderator.providers]
+    installed: list[dict[str, Any]] = [
+        {
+            "type": kind,
+            "description": registry.get(kind).description,
+            "emulator": registry.get(kind).emulator is not None,
+        }
         for kind in registry
     ]
     if as_json:
@@ -361,8 +390,12 @@ def providers(config_path: Path | None, as_json: bool) -> None:
         table.add_column(column)
     for row in configured:
         table.add_row(
-            row["name"], row["type"], ", ".join(row["content_types"]), str(row["batch_size"]),
-            str(row["max_text_bytes"] or "-"), ", ".join(row["deferred_types"]) or "-",
+            row["name"],
+            row["type"],
+            ", ".join(row["content_types"]),
+            str(row["batch_size"]),
+            str(row["max_text_bytes"] or "-"),
+            ", ".join(row["deferred_types"]) or "-",
         )
     console.print(table)
 
@@ -390,7 +423,10 @@ def config_check(file: Path) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=9000, show_default=True)
 @click.option(
-    "--set", "options", multiple=True, metavar="KEY=VALUE",
+    "--set",
+    "options",
+    multiple=True,
+    metavar="KEY=VALUE",
     help="An emulator option, e.g. --set rate_limit=200 (see the provider's docs).",
 )
 def emulate(provider_type: str, host: str, port: int, options: tuple[str, ...]) -> None:

@@ -147,9 +147,7 @@ def load_config(source: str | os.PathLike[str] | Mapping[str, Any] | Config) -> 
             raise ConfigError(f"{where}: [providers.{name}] must be a table")
         kind = table.get("type")
         if not isinstance(kind, str) or not kind:
-            raise ConfigError(
-                f"{where}: [providers.{name}] needs a type, e.g. type = \"local\""
-            )
+            raise ConfigError(f'{where}: [providers.{name}] needs a type, e.g. type = "local"')
     order = _provider_order(top, where)
     return Config(
         moderation=top.moderation,

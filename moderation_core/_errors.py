@@ -107,13 +107,11 @@ class ProtocolError(ProviderError):
     """The vendor answered something that does not parse as its documented shape."""
 
 
-class AllProvidersFailed(ModerationError, ExceptionGroup[ProviderError]):  # type: ignore[misc]
+class AllProvidersFailed(ModerationError, ExceptionGroup[ProviderError]):
     """Every provider failed; ``.exceptions`` holds each error in the order tried."""
 
     # ExceptionGroup builds instances in __new__; keep our constructor the same shape.
-    def __new__(
-        cls, message: str, errors: Sequence[ProviderError]
-    ) -> AllProvidersFailed:
+    def __new__(cls, message: str, errors: Sequence[ProviderError]) -> AllProvidersFailed:
         return super().__new__(cls, message, list(errors))
 
     def __init__(self, message: str, errors: Sequence[ProviderError]) -> None:

@@ -80,6 +80,13 @@ class _BaseModerator:
                 provider_class.from_config(name, table, where, base_dir=self.config.base_dir)
             )
         self._providers: tuple[Provider[Any], ...] = tuple(providers)
+        # Types some provider takes whatever their size: no per-item check needed.
+        self._unlimited_types = frozenset(
+            kind
+            for p in self._providers
+            for kind in p.capabilities.content_types
+            if kind is not ContentType.TEXT or p.capabilities.max_text_bytes is None
+        )
         self._finished_hook = self._pm.hook.check_finished
 
     @classmethod
@@ -99,13 +106,22 @@ class _BaseModerator:
     # -- everything below does no IO ------------------------------------------------
 
     def _prepare(self, items: Iterable[CheckInput]) -> list[Content]:
-        contents = []
-        for index, item in enumerate(items):
-            try:
-                contents.append(Content.coerce(item))
-            except InvalidContent as exc:
-                raise InvalidContent(f"item {index}: {exc}") from None
+        """Contents from the caller's items, each accepted by some provider, or
+        InvalidContent naming the first item that is not (before any request)."""
+        items = items if isinstance(items, list | tuple) else list(items)
+        try:
+            contents = [Content.coerce(item) for item in items]
+        except InvalidContent:
+            for index, item in enumerate(items):
+                try:
+                    Content.coerce(item)
+                except InvalidContent as exc:
+                    raise InvalidContent(f"item {index}: {exc}") from None
+            raise
+        unlimited = self._unlimited_types
         for index, content in enumerate(contents):
+            if content.type in unlimited:
+                continue
             if not any(p.capabilities.accepts(content) for p in self._providers):
                 raise InvalidContent(f"item {index}: {self._why_unaccepted(content)}")
         return contents
@@ -122,20 +138,36 @@ class _BaseModerator:
         limits = ", ".join(f"{p.name}: {p.capabilities.max_text_bytes}" for p in takers)
         return f"text of {size} UTF-8 bytes is over every provider's limit ({limits} bytes)"
 
-    def _jobs_for(self, provider: Provider[Any], indexes: list[int], contents: list[Content]) -> list[_Job]:
+    @staticmethod
+    def _accepted(
+        provider: Provider[Any], indexes: list[int], contents: list[Content]
+    ) -> list[int]:
         caps = provider.capabilities
-        jobs: list[_Job] = []
-        batch: list[int] = []
-        for i in indexes:
-            if caps.batch_size > 1 and contents[i].type in caps.batch_types:
-                batch.append(i)
-                if len(batch) == caps.batch_size:
-                    jobs.append(_Job(provider, batch, [contents[j] for j in batch]))
-                    batch = []
-            else:
-                jobs.append(_Job(provider, [i], [contents[i]]))
-        if batch:
-            jobs.append(_Job(provider, batch, [contents[j] for j in batch]))
+        if caps.max_text_bytes is None:
+            types = caps.content_types
+            return [i for i in indexes if contents[i].type in types]
+        return [i for i in indexes if caps.accepts(contents[i])]
+
+    @staticmethod
+    def _jobs_for(
+        provider: Provider[Any], indexes: list[int], contents: list[Content]
+    ) -> list[_Job]:
+        """Split one provider's contents into calls: batchable types in chunks of its
+        batch size, every other content alone."""
+        caps = provider.capabilities
+        size = caps.batch_size
+        if size > 1:
+            batch_types = caps.batch_types
+            batched = [i for i in indexes if contents[i].type in batch_types]
+        else:
+            batched = []
+        jobs = []
+        for start in range(0, len(batched), size):
+            chunk = batched[start : start + size]
+            jobs.append(_Job(provider, chunk, [contents[i] for i in chunk]))
+        if len(batched) != len(indexes):
+            alone = set(indexes).difference(batched)
+            jobs.extend(_Job(provider, [i], [contents[i]]) for i in indexes if i in alone)
         return jobs
 
     def _route(self, contents: list[Content], context: CheckContext) -> _Route:
@@ -145,8 +177,7 @@ class _BaseModerator:
         errors: dict[int, list[ProviderError]] = {}
         unresolved = list(range(len(contents)))
         for provider in self._providers:
-            accepts = provider.capabilities.accepts
-            todo = [i for i in unresolved if accepts(contents[i])]
+            todo = self._accepted(provider, unresolved, contents)
             if not todo:
                 continue
             jobs = self._jobs_for(provider, todo, contents)
@@ -178,11 +209,7 @@ class _BaseModerator:
         changes: dict[str, Any] = {}
         if verdict.content_id != content.id:
             changes["content_id"] = content.id
-        if (
-            verdict.keywords
-            and verdict.masked_text is None
-            and content.type is ContentType.TEXT
-        ):
+        if verdict.keywords and verdict.masked_text is None and content.type is ContentType.TEXT:
             changes["masked_text"] = mask_keywords(content.value, verdict.keywords)
         return attrs.evolve(verdict, **changes) if changes else verdict
 
@@ -289,7 +316,8 @@ class Moderator(_BaseModerator):
             while True:
                 jobs = route.send([self._run_job(job, context) for job in jobs])
         except StopIteration as done:
-            return done.value
+            final: list[Verdict | ModerationError] = done.value
+            return final
 
     def _run_job(self, job: _Job, context: CheckContext) -> _Outcome:
         provider = job.provider
@@ -307,7 +335,9 @@ class Moderator(_BaseModerator):
     def _client(self, provider: Provider[Any]) -> httpx.Client:
         client = self._clients.get(provider.name)
         if client is None:
-            transport = self._transport if isinstance(self._transport, httpx.BaseTransport) else None
+            transport = (
+                self._transport if isinstance(self._transport, httpx.BaseTransport) else None
+            )
             client = httpx.Client(timeout=provider.timeout, transport=transport)
             self._clients[provider.name] = client
         return client
@@ -397,9 +427,7 @@ class AsyncModerator(_BaseModerator):
         results = await self._run(self._route(self._prepare(items), context), context)
         return self._many(results, return_exceptions)
 
-    async def _run(
-        self, route: _Route, context: CheckContext
-    ) -> list[Verdict | ModerationError]:
+    async def _run(self, route: _Route, context: CheckContext) -> list[Verdict | ModerationError]:
         try:
             jobs = next(route)
             while True:
@@ -411,7 +439,8 @@ class AsyncModerator(_BaseModerator):
                     )
                 jobs = route.send(outcomes)
         except StopIteration as done:
-            return done.value
+            final: list[Verdict | ModerationError] = done.value
+            return final
 
     async def _run_job(self, job: _Job, context: CheckContext) -> _Outcome:
         provider = job.provider
@@ -454,4 +483,3 @@ class AsyncModerator(_BaseModerator):
         tb: TracebackType | None,
     ) -> None:
         await self.close()
-

@@ -65,9 +65,7 @@ class ProviderRegistry:
             return self._by_type[kind]
         except KeyError:
             known = ", ".join(sorted(self._by_type)) or "none"
-            raise ConfigError(
-                f"unknown provider type {kind!r}; installed types: {known}"
-            ) from None
+            raise ConfigError(f"unknown provider type {kind!r}; installed types: {known}") from None
 
     def __contains__(self, kind: object) -> bool:
         return kind in self._by_type
@@ -87,9 +85,7 @@ class HookSpecs:
         """Add provider classes: ``registry.add(MyProvider)``."""
 
     @hookspec
-    def check_finished(
-        self, content: Content, verdict: Verdict, context: CheckContext
-    ) -> None:
+    def check_finished(self, content: Content, verdict: Verdict, context: CheckContext) -> None:
         """Observe each finished check (audit log, metrics). Called once per content,
         after the verdict is final; must not raise."""
 

@@ -10,6 +10,7 @@ loop (``_drivers``), so no provider writes its logic twice.
 from __future__ import annotations
 
 import abc
+import builtins
 from collections.abc import Callable, Generator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Self, TypeVar
@@ -23,9 +24,9 @@ from ._errors import ProviderError
 from ._model import CheckContext, Content, ContentType, Verdict
 
 __all__ = [
+    "AuthFlow",
     "Capabilities",
     "Emulator",
-    "AuthFlow",
     "Flow",
     "HttpProviderConfig",
     "ItemResult",
@@ -38,7 +39,7 @@ Flow = Generator[httpx.Request, httpx.Response, list[ItemResult]]
 AuthFlow = Generator[httpx.Request, httpx.Response, None]
 
 
-class StaleCredentials(Exception):  # noqa: N818 - a signal to the driver, not an error
+class StaleCredentials(Exception):
     """Raised by a check flow when the vendor refused a credential the provider had
     cached (an expired app token). The provider forgets the credential first; the
     driver then fetches a new one through ``auth_flow`` and runs the check once more."""
@@ -46,6 +47,8 @@ class StaleCredentials(Exception):  # noqa: N818 - a signal to the driver, not a
     def __init__(self, message: str, *, code: int | str | None = None) -> None:
         super().__init__(message)
         self.code = code
+
+
 Emulator = Callable[[httpx.Request], httpx.Response]
 
 ALL_TYPES = frozenset(ContentType)
@@ -106,7 +109,7 @@ class Provider(abc.ABC, Generic[ConfigT]):
     """
 
     type: ClassVar[str]
-    config_class: ClassVar[type[Any]]
+    config_class: ClassVar[builtins.type[Any]]
     description: ClassVar[str] = ""
     emulator: ClassVar[Callable[..., Emulator] | None] = None
 

@@ -43,7 +43,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _handle(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        host = self.headers.get("Host") or "%s:%s" % self.server.server_address[:2]
+        bound_host, bound_port = self.server.server_address[:2]
+        host = self.headers.get("Host") or f"{bound_host!s}:{bound_port}"
         request = httpx.Request(
             self.command,
             f"http://{host}{self.path}",
@@ -66,7 +67,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_DELETE = _handle
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
+    def log_message(self, format: str, *args: object) -> None:
         # Never the query string: Tencent's carries the UserSig.
         log.debug("%s %s", self.command, self.path.partition("?")[0])
 

@@ -25,16 +25,14 @@ SHAPES = [
 
 
 def recorded_files() -> list[Path]:
-    files = []
-    for pattern in RECORDED:
-        for path in ROOT.rglob(pattern):
-            if not SKIP.intersection(path.relative_to(ROOT).parts):
-                files.append(path)
-    return sorted(files)
+    found = (path for pattern in RECORDED for path in ROOT.rglob(pattern))
+    return sorted(p for p in found if not SKIP.intersection(p.relative_to(ROOT).parts))
 
 
 def test_scanner_finds_what_it_should(tmp_path: Path) -> None:
-    leaked = f"uri: https://x/v4?usersig=eJyrVgrxCdYrSy1SslJQMtIzUNJRAI&k={secrets.TENCENT_SECRET_KEY}"
+    leaked = (
+        f"uri: https://x/v4?usersig=eJyrVgrxCdYrSy1SslJQMtIzUNJRAI&k={secrets.TENCENT_SECRET_KEY}"
+    )
     assert any(shape.search(leaked) for shape in SHAPES)
     assert secrets.TENCENT_SECRET_KEY in leaked
     assert not any(shape.search("uri: https://x/v4?usersig=FILTERED&random=1") for shape in SHAPES)

@@ -6,7 +6,7 @@ plugin; the implementation lives in ``_provider``.
 
 from moderation_core import hookimpl
 
-from ._provider import LocalConfig, LocalProvider, LexiconConfig
+from ._provider import LexiconConfig, LocalConfig, LocalProvider
 
 __all__ = ["LexiconConfig", "LocalConfig", "LocalProvider", "register_providers"]
 

@@ -18,8 +18,8 @@ import attrs
 
 from moderation_core import ConfigError, Decision, Label
 
-from ._normalize import key_view, mapped_key_view, mapped_rules_view, rules_view
-from ._rules import PHONE, RULES
+from ._normalize import key_view, mapped_key_view, mapped_rules_view
+from ._rules import PHONE, RULES, has_hint
 
 __all__ = ["Engine", "Hit", "Lexicon", "builtin_lexicons", "read_lexicon"]
 
@@ -60,7 +60,11 @@ class _Entry:
 
 
 def read_lexicon(
-    path: Path, *, label: Label, decision: Decision, sublabel: str | None = None,
+    path: Path,
+    *,
+    label: Label,
+    decision: Decision,
+    sublabel: str | None = None,
     name: str | None = None,
 ) -> Lexicon:
     """Read a lexicon file: one term per line, ``#`` comments and blank lines skipped.
@@ -74,12 +78,17 @@ def read_lexicon(
         raise ConfigError(f"lexicon file {shown} is not UTF-8 text ({exc.reason})") from None
     except OSError as exc:
         raise ConfigError(f"lexicon file {shown} cannot be read: {exc.strerror}") from None
-    return parse_lexicon(text.splitlines(), shown, label=label, decision=decision,
-                         sublabel=sublabel)
+    return parse_lexicon(
+        text.splitlines(), shown, label=label, decision=decision, sublabel=sublabel
+    )
 
 
 def parse_lexicon(
-    lines: Iterable[str], name: str, *, label: Label, decision: Decision,
+    lines: Iterable[str],
+    name: str,
+    *,
+    label: Label,
+    decision: Decision,
     sublabel: str | None = None,
 ) -> Lexicon:
     terms: list[str] = []
@@ -91,8 +100,7 @@ def parse_lexicon(
         if problem:
             raise ConfigError(f"lexicon file {name}, line {number}: {problem}")
         terms.append(term)
-    return Lexicon(name=name, label=label, decision=decision, terms=tuple(terms),
-                   sublabel=sublabel)
+    return Lexicon(name=name, label=label, decision=decision, terms=tuple(terms), sublabel=sublabel)
 
 
 def term_problem(term: str) -> str | None:
@@ -166,7 +174,7 @@ class Engine:
         key = key_view(text)
         automaton = self._automaton
         if (automaton is None or not automaton.find_matches_as_indexes(key)) and not (
-            self._rules and (PHONE.search(key) or RULES.search(rules_view(text)))
+            self._rules and has_hint(text, key)
         ):
             return []
         return self._locate(text)
@@ -188,8 +196,18 @@ class Engine:
                 if entry.ascii_word and not _word_bounded(text, first, last):
                     continue
                 lexicon = entry.lexicon
-                hits.append(Hit(first, last, text[first:last], lexicon.label,
-                                lexicon.decision, lexicon.sublabel, lexicon.name, entry.term))
+                hits.append(
+                    Hit(
+                        first,
+                        last,
+                        text[first:last],
+                        lexicon.label,
+                        lexicon.decision,
+                        lexicon.sublabel,
+                        lexicon.name,
+                        entry.term,
+                    )
+                )
         if self._rules:
             for match in PHONE.finditer(key):
                 first, last = origin[match.start()], origin[match.end() - 1] + 1
@@ -204,8 +222,16 @@ class Engine:
         return hits
 
     def _rule_hit(self, text: str, first: int, last: int, sublabel: str) -> Hit:
-        return Hit(first, last, text[first:last], Label.AD, self._rules_decision, sublabel,
-                   f"rule:{sublabel}", sublabel)
+        return Hit(
+            first,
+            last,
+            text[first:last],
+            Label.AD,
+            self._rules_decision,
+            sublabel,
+            f"rule:{sublabel}",
+            sublabel,
+        )
 
 
 def _word_bounded(text: str, start: int, end: int) -> bool:

@@ -2,21 +2,24 @@
 
 Two views of a message:
 
-- the *key* view, for lexicon terms and phone numbers: NFKC (full-width to half-width),
-  case folded, Traditional to Simplified Chinese, and every separator, punctuation,
-  symbol, combining mark and zero-width character deleted, so ``违&规&词&汇`` reads
-  ``违规词汇`` and ``Ｆ.U.C.K`` reads ``fuck``;
+- the *key* view, for lexicon terms and phone numbers: compatibility-decomposed
+  (full-width to half-width, accents split off), case folded, Traditional to
+  Simplified Chinese, and every separator, punctuation, symbol, combining mark and
+  zero-width character deleted, so ``违&规&词&汇`` reads ``违规词汇``, ``Ｆ.U.C.K``
+  reads ``fuck`` and ``fück`` reads ``fuck``;
 - the *rules* view, for URLs, e-mail addresses and WeChat/QQ ids: NFKC and case folded
   with zero-width characters deleted, punctuation kept (a URL needs its dots).
 
-Both are built for every message with ``str.translate`` over whole strings (fast).
-Only for a message that hits are they rebuilt character by character with an index
-back into the original text, so keywords can be reported and masked as written.
+Every message pays for one ``str.translate`` into the key view. Only a message that
+hits (or whose cheap hints say a rule might) pays for views rebuilt character by
+character with an index back into the original text, so keywords can be reported and
+masked as written.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 import unicodedata
 from importlib import resources
 from typing import Final
@@ -26,11 +29,32 @@ __all__ = ["key_view", "mapped_key_view", "mapped_rules_view", "rules_view"]
 # Categories that never carry meaning for matching: punctuation, symbols, separators,
 # controls, format characters (zero-width joiners and friends) and combining marks.
 _DROPPED_CATEGORIES: Final = frozenset(
-    {"Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po", "Sm", "Sc", "Sk", "So",
-     "Zs", "Zl", "Zp", "Cc", "Cf", "Mn", "Me"}
+    {
+        "Pc",
+        "Pd",
+        "Ps",
+        "Pe",
+        "Pi",
+        "Pf",
+        "Po",
+        "Sm",
+        "Sc",
+        "Sk",
+        "So",
+        "Zs",
+        "Zl",
+        "Zp",
+        "Cc",
+        "Cf",
+        "Mn",
+        "Me",
+    }
 )
 # Read as a digit zero by the phone rule, so keep it out of the dropped symbols.
 _KEPT_SYMBOLS: Final = {"○": "〇"}
+# Hangul syllables stay composed: terms and messages are both written that way, and
+# decomposing 11,172 syllables into jamo would only slow the table down.
+_HANGUL_SYLLABLES: Final = range(0xAC00, 0xD7A4)
 _RULES_ALIASES: Final = {"。": ".", "｡": ".", "点": ".", "點": ".", "＠": "@"}
 
 
@@ -52,19 +76,39 @@ def _traditional_to_simplified() -> dict[int, str]:
 
 
 class _KeyTable(dict[int, str | None]):
-    """``str.translate`` table for the key view, filled in as characters are met."""
+    """``str.translate`` table for the key view, filled in as characters are met.
+
+    A separator, punctuation, symbol, control, format (zero-width) or mark character is
+    dropped; any other maps to its whole key form at once: compatibility-decomposed
+    (NFKD: full-width to half-width, ligatures split, accents split off and dropped),
+    case folded, Traditional to Simplified. Working per character keeps one
+    C-level ``translate`` per message and makes the fast and the mapped views equal.
+    """
 
     def __missing__(self, code: int) -> str | None:
         char = chr(code)
-        value: str | None
         if char in _KEPT_SYMBOLS:
-            value = _KEPT_SYMBOLS[char]
+            value: str | None = _KEPT_SYMBOLS[char]
         elif unicodedata.category(char) in _DROPPED_CATEGORIES:
             value = None
+        elif code in _HANGUL_SYLLABLES:
+            value = char
         else:
-            value = _traditional_to_simplified().get(code, char)
+            value = _key_form(char, unicodedata.normalize("NFKD", char).casefold())
         self[code] = value
         return value
+
+
+def _key_form(char: str, folded: str) -> str | None:
+    """A kept character's key form from its NFKD-and-casefolded form: marks the
+    decomposition split off are dropped, Traditional becomes Simplified."""
+    simplified = _traditional_to_simplified()
+    pieces = [
+        simplified.get(ord(c), c)
+        for c in folded
+        if unicodedata.category(c) not in _DROPPED_CATEGORIES
+    ]
+    return "".join(pieces) or None
 
 
 class _RulesTable(dict[int, str | None]):
@@ -86,6 +130,45 @@ class _RulesTable(dict[int, str | None]):
 _KEY = _KeyTable()
 _RULES = _RulesTable()
 
+# Below this code point the key view translates through a list (about twice as fast
+# as a dict); the rare text with a character above it goes through the dict.
+_LIST_LIMIT: Final = 0x20000
+_ABOVE_LIST = re.compile("[\U00020000-\U0010ffff]")
+
+
+_key_table: list[str | None] | None = None
+
+
+def _key_list() -> list[str | None]:
+    global _key_table  # noqa: PLW0603 - built once, on first use, then read on every call
+    if _key_table is None:
+        _key_table = _build_key_list()
+    return _key_table
+
+
+def _build_key_list() -> list[str | None]:
+    """``_KEY`` as a list for every code point below ``_LIST_LIMIT``.
+
+    Most code points map to themselves; the C-level normalizer finds which do not over
+    one joined string (NUL separates characters and blocks any reordering across
+    them), so only those few thousand pay for the per-character computation.
+    """
+    chars = [chr(code) for code in range(_LIST_LIMIT)]
+    folded = unicodedata.normalize("NFKD", "\x00".join(chars[1:])).casefold().split("\x00")
+    folded.insert(0, "\x00")
+    categories = list(map(unicodedata.category, chars))
+    simplified = _traditional_to_simplified()
+    table: list[str | None] = list(chars)
+    for code, (char, form) in enumerate(zip(chars, folded, strict=True)):
+        if (form != char or code in simplified) and code not in _HANGUL_SYLLABLES:
+            table[code] = _key_form(char, form)
+    for code, category in enumerate(categories):
+        if category in _DROPPED_CATEGORIES and chars[code] not in _KEPT_SYMBOLS:
+            table[code] = None
+    for char, value in _KEPT_SYMBOLS.items():
+        table[ord(char)] = value
+    return table
+
 
 def _fold(text: str) -> str:
     if text.isascii():  # ASCII is already NFKC; skip the normalizer
@@ -94,28 +177,34 @@ def _fold(text: str) -> str:
 
 
 def key_view(text: str) -> str:
-    return _fold(text).translate(_KEY)
+    if _ABOVE_LIST.search(text) is None:
+        return text.translate(_key_table or _key_list())
+    return text.translate(_KEY)
 
 
 def rules_view(text: str) -> str:
     return _fold(text).translate(_RULES)
 
 
-def _mapped(text: str, table: dict[int, str | None]) -> tuple[str, list[int]]:
+def mapped_key_view(text: str) -> tuple[str, list[int]]:
+    """The key view with the original index of each of its characters (the slow path,
+    for messages that hit); the view is exactly ``key_view(text)``."""
     out: list[str] = []
     origin: list[int] = []
     for index, char in enumerate(text):
-        piece = _fold(char).translate(table)
-        out.append(piece)
-        origin.extend([index] * len(piece))
+        piece = _KEY[ord(char)]
+        if piece:
+            out.append(piece)
+            origin.extend([index] * len(piece))
     return "".join(out), origin
 
 
-def mapped_key_view(text: str) -> tuple[str, list[int]]:
-    """The key view built character by character, with the original index of each
-    character of the view (the slow path, for messages that hit)."""
-    return _mapped(text, _KEY)
-
-
 def mapped_rules_view(text: str) -> tuple[str, list[int]]:
-    return _mapped(text, _RULES)
+    """The rules view with the original index of each of its characters."""
+    out: list[str] = []
+    origin: list[int] = []
+    for index, char in enumerate(text):
+        piece = _fold(char).translate(_RULES)
+        out.append(piece)
+        origin.extend([index] * len(piece))
+    return "".join(out), origin

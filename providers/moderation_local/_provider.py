@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import attrs
 
@@ -82,7 +83,7 @@ class LocalProvider(Provider[LocalConfig]):
     after normalization; runs in-process."""
 
     type: ClassVar[str] = "local"
-    config_class: ClassVar[type[Any]] = LocalConfig
+    config_class: ClassVar[builtins.type[Any]] = LocalConfig
     description: ClassVar[str] = "offline lexicons and traffic-diversion rules (no account)"
     config_converter = make_config_converter()
 
@@ -147,8 +148,12 @@ class LocalProvider(Provider[LocalConfig]):
         if not hits:
             if content_id is None:
                 return self._clean
-            return Verdict(decision=Decision.PASS, provider=self.name,
-                           vendor_label="NORMAL", content_id=content_id)
+            return Verdict(
+                decision=Decision.PASS,
+                provider=self.name,
+                vendor_label="NORMAL",
+                content_id=content_id,
+            )
         return self._flagged(text, hits, content_id)
 
     def _flagged(self, text: str, hits: list[Hit], content_id: str | int | None) -> Verdict:
