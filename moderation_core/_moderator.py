@@ -31,7 +31,7 @@ from ._errors import (
     ProviderError,
 )
 from ._masking import mask_keywords
-from ._model import CheckContext, Content, ContentType, Decision, Label, Verdict
+from ._model import CheckContext, Content, ContentType, Decision, Label, Verdict, _text_content
 from ._plugins import default_plugin_manager, provider_registry
 from ._provider import ItemResult, Provider
 
@@ -110,7 +110,9 @@ class _BaseModerator:
         InvalidContent naming the first item that is not (before any request)."""
         items = items if isinstance(items, list | tuple) else list(items)
         try:
-            contents = [Content.coerce(item) for item in items]
+            contents = [
+                _text_content(item) if type(item) is str else Content.coerce(item) for item in items
+            ]
         except InvalidContent:
             for index, item in enumerate(items):
                 try:
@@ -206,6 +208,8 @@ class _BaseModerator:
 
     @staticmethod
     def _finish(content: Content, verdict: Verdict) -> Verdict:
+        if not verdict.keywords and verdict.content_id == content.id:
+            return verdict
         changes: dict[str, Any] = {}
         if verdict.content_id != content.id:
             changes["content_id"] = content.id

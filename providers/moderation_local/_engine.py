@@ -18,8 +18,8 @@ import attrs
 
 from moderation_core import ConfigError, Decision, Label
 
-from ._normalize import key_view, mapped_key_view, mapped_rules_view
-from ._rules import PHONE, RULES, has_hint
+from ._normalize import ASTRAL, fast_key_table, key_view, mapped_key_view, mapped_rules_view
+from ._rules import CONTACT_WORDS, PHONE, RULES, has_hint
 
 __all__ = ["Engine", "Hit", "Lexicon", "builtin_lexicons", "read_lexicon"]
 
@@ -50,6 +50,9 @@ class Hit:
     sublabel: str | None
     source: str
     term: str
+
+
+_CONTACT_WORD = "contact word"  # an automaton pattern that only sends rules a message
 
 
 @attrs.frozen(slots=True)
@@ -144,13 +147,15 @@ class Engine:
         rules: bool = True,
         rules_decision: Decision = Decision.REVIEW,
     ) -> None:
-        by_key: dict[str, _Entry | None] = {}
+        by_key: dict[str, _Entry | str | None] = {}
+        if rules:
+            by_key.update(dict.fromkeys(CONTACT_WORDS, _CONTACT_WORD))
         for lexicon in lexicons:
             for term in lexicon.terms:
                 key = key_view(term)
                 current = by_key.get(key)
                 # One pattern per normalized term; the harshest lexicon owns it.
-                if current is None or lexicon.decision > current.lexicon.decision:
+                if not isinstance(current, _Entry) or lexicon.decision > current.lexicon.decision:
                     by_key[key] = _Entry(lexicon, term, bool(_ASCII_WORD.fullmatch(key)))
         for term in allow:
             key = key_view(term)
@@ -159,22 +164,41 @@ class Engine:
             by_key[key] = None  # an allowed term is never flagged, whatever lists it
         self._patterns = list(by_key)
         self._entries = list(by_key.values())
+        # Two automata over the same patterns: the bytes one answers "any hit?" for
+        # every message (no character offsets to compute), the str one locates hits.
         self._automaton = (
             ahocorasick_rs.AhoCorasick(self._patterns, store_patterns=False)
             if self._patterns
             else None
         )
+        self._any_hit = (
+            ahocorasick_rs.BytesAhoCorasick(
+                [p.encode() for p in self._patterns]
+            ).find_matches_as_indexes
+            if self._patterns
+            else None
+        )
+        self._table = fast_key_table()
         self._rules = rules
         self._rules_decision = rules_decision
-        self.term_count = sum(1 for e in self._entries if e is not None)
-        self.longest_term = max((len(p) for p in self._patterns), default=0)
+        self.term_count = sum(1 for e in self._entries if isinstance(e, _Entry))
+        self.longest_term = max(
+            (
+                len(p)
+                for p, e in zip(self._patterns, self._entries, strict=True)
+                if e is not _CONTACT_WORD
+            ),
+            default=0,
+        )
 
     def scan(self, text: str) -> list[Hit]:
         """Every hit in ``text``, in order of position; empty for a clean text."""
-        key = key_view(text)
-        automaton = self._automaton
-        if (automaton is None or not automaton.find_matches_as_indexes(key)) and not (
-            self._rules and has_hint(text, key)
+        key = text.translate(self._table)
+        any_hit = self._any_hit
+        if (any_hit is None or not any_hit(key.encode())) and (
+            not has_hint(text, key)
+            if self._rules
+            else ASTRAL.search(text) is None  # the fast table leaves these unread
         ):
             return []
         return self._locate(text)
@@ -190,7 +214,7 @@ class Engine:
                     allowed.append((origin[start], origin[end - 1] + 1))
             for index, start, end in found:
                 entry = self._entries[index]
-                if entry is None:
+                if not isinstance(entry, _Entry):
                     continue
                 first, last = origin[start], origin[end - 1] + 1
                 if entry.ascii_word and not _word_bounded(text, first, last):

@@ -24,7 +24,14 @@ import unicodedata
 from importlib import resources
 from typing import Final
 
-__all__ = ["key_view", "mapped_key_view", "mapped_rules_view", "rules_view"]
+__all__ = [
+    "ASTRAL",
+    "fast_key_table",
+    "key_view",
+    "mapped_key_view",
+    "mapped_rules_view",
+    "rules_view",
+]
 
 # Categories that never carry meaning for matching: punctuation, symbols, separators,
 # controls, format characters (zero-width joiners and friends) and combining marks.
@@ -133,10 +140,17 @@ _RULES = _RulesTable()
 # Below this code point the key view translates through a list (about twice as fast
 # as a dict); the rare text with a character above it goes through the dict.
 _LIST_LIMIT: Final = 0x20000
-_ABOVE_LIST = re.compile("[\U00020000-\U0010ffff]")
+ASTRAL: Final = re.compile("[\U00020000-\U0010ffff]")
 
 
 _key_table: list[str | None] | None = None
+
+
+def fast_key_table() -> list[str | None]:
+    """The key view's table as a list: ``text.translate(fast_key_table())`` equals
+    ``key_view(text)`` for any text without a character at or above U+20000 (those
+    pass through unchanged; check ``ASTRAL`` first)."""
+    return _key_list()
 
 
 def _key_list() -> list[str | None]:
@@ -177,7 +191,7 @@ def _fold(text: str) -> str:
 
 
 def key_view(text: str) -> str:
-    if _ABOVE_LIST.search(text) is None:
+    if ASTRAL.search(text) is None:
         return text.translate(_key_table or _key_list())
     return text.translate(_KEY)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-__all__ = ["PHONE", "RULES", "SUBLABELS", "has_hint"]
+__all__ = ["CONTACT_WORDS", "PHONE", "RULES", "SUBLABELS", "has_hint"]
 
 # Chinese numerals, upper-case (financial) numerals and the spoken 幺 for 1, as they
 # appear after the key view's Traditional-to-Simplified step.
@@ -53,22 +53,38 @@ SUBLABELS: Final = ("Email", "URL", "Domain", "WeChat", "QQ", "Phone")
 # and each starts with one character class so the regex engine can skip ahead fast
 # (one alternation of them all measured 2-4x slower).
 _PHONE_HINT = re.compile(rf"{_ONE}{_THREE_TO_NINE}{_DIGIT}{{9}}")
-_CONTACT_HINT = re.compile(
-    r"微信|威信|薇信|维信|徽信|v信|vx|wx|weixin|wechat|加v|加微|qq|扣扣|企鹅|q号|www|http"
+# Words that may start a contact id or a URL; the engine puts them in its automaton.
+CONTACT_WORDS: Final = (
+    "微信",
+    "威信",
+    "薇信",
+    "维信",
+    "徽信",
+    "v信",
+    "vx",
+    "wx",
+    "weixin",
+    "wechat",
+    "加v",
+    "加微",
+    "qq",
+    "扣扣",
+    "企鹅",
+    "q号",
+    "www",
+    "http",
 )
 _DOMAIN_HINT = re.compile(rf"[.。｡点點．]\s*(?i:{_TLDS})(?![a-zA-Z])")
 # Full-width Latin letters or zero-width characters can hide a domain from the hint
-# above, and an at sign may start an e-mail address.
+# above, and an at sign may start an e-mail address. Characters at or above U+20000
+# are here too: the engine's fast key table does not read them.
 _ODD_HINT = re.compile(
-    r"[@＠\uff21-\uff3a\uff41-\uff5a\u200b-\u200f\u2060-\u2064\ufeff\u00ad\u180e\u034f]"
+    r"[@＠\uff21-\uff3a\uff41-\uff5a\u200b-\u200f\u2060-\u2064\ufeff\u00ad\u180e\u034f"
+    r"\U00020000-\U0010ffff]"
 )
 
 
 def has_hint(text: str, key: str) -> bool:
-    """Whether any rule might match ``text`` (whose key view is ``key``)."""
-    return bool(
-        _PHONE_HINT.search(key)
-        or _CONTACT_HINT.search(key)
-        or _DOMAIN_HINT.search(text)
-        or _ODD_HINT.search(text)
-    )
+    """Whether a rule might match ``text`` (whose key view is ``key``), beyond the
+    contact words the automaton looks for."""
+    return bool(_PHONE_HINT.search(key) or _DOMAIN_HINT.search(text) or _ODD_HINT.search(text))
