@@ -16,6 +16,7 @@ from typing import Any, Literal, TypeVar
 import attrs
 import cattrs
 from cattrs.preconf.json import make_converter
+from cattrs.v import format_exception
 
 from ._errors import ConfigError
 from ._model import Secret
@@ -40,9 +41,29 @@ _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 def make_config_converter() -> cattrs.Converter:
     """A converter for config classes: unknown keys refused, secrets wrapped."""
     converter = make_converter(forbid_extra_keys=True)
+    # Strict scalars: TOML has real types, so "yes" is not a bool and "5" not a number.
+    for kind, accepted in _SCALARS.items():
+        converter.register_structure_hook(kind, _strict(kind, accepted))
     converter.register_structure_hook(Secret, _structure_secret)
     converter.register_unstructure_hook(Secret, repr)
     return converter
+
+
+_SCALARS: dict[type, tuple[type, ...]] = {
+    bool: (bool,),
+    int: (int,),
+    float: (int, float),
+    str: (str,),
+}
+
+
+def _strict(kind: type, accepted: tuple[type, ...]) -> Any:
+    def structure(value: object, _type: type) -> Any:
+        if isinstance(value, accepted) and (kind is bool or not isinstance(value, bool)):
+            return kind(value)
+        raise ValueError(f"expected {kind.__name__}, got {type(value).__name__} {value!r}")
+
+    return structure
 
 
 def _structure_secret(value: object, _type: type) -> Secret:
@@ -57,11 +78,18 @@ def structure_config(converter: cattrs.Converter, cls: type[T], data: Any, where
     try:
         return converter.structure(data, cls)
     except cattrs.BaseValidationError as exc:
-        problems = cattrs.transform_error(exc, path="")
+        problems = cattrs.transform_error(exc, path="", format_exception=_format_exception)
         lines = [_describe_problem(p) for p in problems]
         raise ConfigError(f"{where}: " + "; ".join(lines)) from None
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: {exc}") from None
+
+
+def _format_exception(exc: BaseException, type_: type | None) -> str:
+    # Our validators raise ValueError with a message that says what is accepted.
+    if type(exc) is ValueError and str(exc):
+        return str(exc)
+    return format_exception(exc, type_)
 
 
 def _describe_problem(problem: str) -> str:
