@@ -1,1 +1,48 @@
-"""Huanxin (Easemob) text moderation provider (type ``huanxin``)."""
+"""Huanxin (Easemob) text moderation provider (type ``huanxin``).
+
+Registers through the ``moderation_core`` entry-point group like any third-party
+plugin. The provider lives in ``_provider``, the moderation result callback in
+``_callback`` (pure functions) and the fake service in ``moderation_huanxin.emulator``.
+"""
+
+from moderation_core import ProviderRegistry, hookimpl
+
+from ._callback import (
+    CallbackError,
+    CallbackVerificationError,
+    ModerationEvent,
+    callback_signature,
+    parse_callback,
+    read_callback,
+    verify_callback,
+)
+from ._provider import (
+    DEFAULT_RATE_LIMIT,
+    REGIONS,
+    HuanxinConfig,
+    HuanxinProvider,
+    score_from_probability,
+    token_refresh_margin,
+)
+
+__all__ = [
+    "DEFAULT_RATE_LIMIT",
+    "REGIONS",
+    "CallbackError",
+    "CallbackVerificationError",
+    "HuanxinConfig",
+    "HuanxinProvider",
+    "ModerationEvent",
+    "callback_signature",
+    "parse_callback",
+    "read_callback",
+    "register_providers",
+    "score_from_probability",
+    "token_refresh_margin",
+    "verify_callback",
+]
+
+
+@hookimpl
+def register_providers(registry: ProviderRegistry) -> None:
+    registry.add(HuanxinProvider)
