@@ -69,15 +69,15 @@ def error_record(error: BaseException) -> dict[str, Any]:
     return record
 
 
+class _CliError(click.ClickException):
+    exit_code = EXIT_USAGE
+
+
 def _moderator(config_path: Path | None) -> Moderator:
     try:
         return Moderator(config_path) if config_path else Moderator()
     except ConfigError as exc:
-        raise click.ClickException(f"config: {exc}") from None
-
-
-class _CliError(click.ClickException):
-    exit_code = EXIT_USAGE
+        raise _CliError(f"config: {exc}") from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
