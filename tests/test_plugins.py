@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pluggy import PluginValidationError
 
 from moderation_core import (
     ConfigError,
@@ -16,6 +17,7 @@ from moderation_core import (
     Label,
     Moderator,
     ProviderRegistry,
+    hookimpl,
     make_plugin_manager,
 )
 from moderation_core._plugins import BLOCK_ENV, provider_registry
@@ -63,10 +65,6 @@ def test_registry_refuses_non_providers() -> None:
 
 
 def test_misspelled_hook_fails_loudly() -> None:
-    from pluggy import PluginValidationError
-
-    from moderation_core import hookimpl
-
     class Typo:
         @hookimpl
         def register_provider(self, registry: ProviderRegistry) -> None: ...
