@@ -187,8 +187,38 @@ class _Meta:
     timestamp: int | None = None
 
 
+def _strict_str(value: object, _type: type) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _strict_int(value: object, _type: type) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected an integer, got {type(value).__name__}")
+    return value
+
+
+def _strict_float(value: object, _type: type) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"expected a number, got {type(value).__name__}")
+    return float(value)
+
+
+def _strict_str_list(value: object, _type: type) -> list[str]:
+    if not isinstance(value, list):
+        raise TypeError(f"expected a list, got {type(value).__name__}")
+    return [_strict_str(item, str) for item in value]
+
+
 def _make_converter() -> cattrs.Converter:
+    # Strict: a vendor that sends "5" for a number or a string for a list has changed
+    # its shape, and guessing would map it to a wrong verdict.
     converter = make_converter()
+    converter.register_structure_hook(str, _strict_str)
+    converter.register_structure_hook(int, _strict_int)
+    converter.register_structure_hook(float, _strict_float)
+    converter.register_structure_hook_func(lambda t: t == list[str], _strict_str_list)
     converter.register_structure_hook(
         _CheckData,
         make_dict_structure_fn(

@@ -1,0 +1,121 @@
+"""Shared builders for the Huanxin tests: config, emulator, moderators, crafted answers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+
+from moderation_core import AllProvidersFailed, AsyncModerator, Moderator, ProviderError
+from moderation_huanxin.emulator import HuanxinEmulator, make_emulator
+from tests import fake_secrets as secrets
+
+ORG = "fake-org"
+APP = "fake-app"
+BASE_URL = "http://huanxin.test"
+CHECK_PATH = f"/{ORG}/{APP}/moderation/txt/check"
+TOKEN_PATH = f"/{ORG}/{APP}/token"
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+class FakeClock:
+    """A monotonic clock that moves only when told."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def emulator(**options: Any) -> HuanxinEmulator:
+    settings: dict[str, Any] = {
+        "org_name": ORG,
+        "app_name": APP,
+        "client_id": secrets.HUANXIN_CLIENT_ID,
+        "client_secret": secrets.HUANXIN_CLIENT_SECRET,
+    }
+    settings.update(options)
+    return make_emulator(**settings)
+
+
+def table(**overrides: Any) -> dict[str, Any]:
+    """A ``[providers.huanxin]`` table for the fake credentials."""
+    result: dict[str, Any] = {
+        "type": "huanxin",
+        "base_url": BASE_URL,
+        "org_name": ORG,
+        "app_name": APP,
+        "client_id": secrets.HUANXIN_CLIENT_ID,
+        "client_secret": secrets.HUANXIN_CLIENT_SECRET,
+    }
+    result.update(overrides)
+    return {k: v for k, v in result.items() if v is not None}
+
+
+def config(**overrides: Any) -> dict[str, Any]:
+    return {"providers": {"huanxin": table(**overrides)}}
+
+
+def moderator(handler: Handler, **overrides: Any) -> Moderator:
+    return Moderator.from_config(config(**overrides), transport=httpx.MockTransport(handler))
+
+
+def async_moderator(handler: Handler, **overrides: Any) -> AsyncModerator:
+    return AsyncModerator.from_config(config(**overrides), transport=httpx.MockTransport(handler))
+
+
+class Recording:
+    """Wraps a handler and keeps every request it saw."""
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        request.read()
+        self.requests.append(request)
+        return self.handler(request)
+
+    def paths(self) -> list[str]:
+        return [r.url.path for r in self.requests]
+
+
+def answering(
+    check: Callable[[httpx.Request], httpx.Response], emu: HuanxinEmulator | None = None
+) -> Recording:
+    """Tokens from the emulator; every txt/check answered by ``check``."""
+    tokens = emu or emulator()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == CHECK_PATH:
+            return check(request)
+        return tokens(request)
+
+    return Recording(handler)
+
+
+def data_answer(data: Any, meta: Mapping[str, Any] | None = None, **extra: Any) -> Handler:
+    body = {"code": 200, "data": data, "meta": meta or {"timestamp": 1, "requestId": ""}}
+    body.update(extra)
+    return lambda _request: httpx.Response(200, json=body)
+
+
+def sent_json(request: httpx.Request) -> Any:
+    return json.loads(request.content)
+
+
+def failure(mod: Moderator, text: str = "some text") -> ProviderError:
+    """The one provider error behind a check that failed."""
+    try:
+        mod.check(text)
+    except AllProvidersFailed as group:
+        (error,) = group.exceptions
+        return error
+    raise AssertionError("the check did not fail")
