@@ -228,7 +228,9 @@ def test_errors_fall_back_to_the_next_provider() -> None:
 
 
 def test_auth_error_is_not_swallowed_as_all_failed_without_reason() -> None:
-    with moderator(emulator(), client_secret="YXA6wrong-secret-123456") as mod:
-        with pytest.raises(AllProvidersFailed) as info:
-            mod.check("x")
+    with (
+        moderator(emulator(), client_secret="YXA6wrong-secret-123456") as mod,
+        pytest.raises(AllProvidersFailed) as info,
+    ):
+        mod.check("x")
     assert isinstance(info.value.exceptions[0], AuthError)
