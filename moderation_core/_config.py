@@ -123,18 +123,21 @@ class ModerationSettings:
 class _TopLevel:
     moderation: ModerationSettings = attrs.field(factory=ModerationSettings)
     providers: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    policy: dict[str, Any] = attrs.field(factory=dict)
 
 
 @attrs.frozen
 class Config:
     """A checked config: the ``[moderation]`` settings, each provider's table (still
-    raw: its provider structures it), the provider order, and where it came from."""
+    raw: its provider structures it), the provider order, where it came from, and the
+    ``[policy]`` table (structured by the policy module)."""
 
     moderation: ModerationSettings
     providers: Mapping[str, Mapping[str, Any]]
     order: tuple[str, ...]
     source: str
     base_dir: Path
+    policy: Mapping[str, Any] = attrs.field(factory=dict)  # checked by the policy module
 
     def where(self, *keys: str) -> str:
         return f"{self.source} [{'.'.join(keys)}]" if keys else self.source
@@ -183,6 +186,7 @@ def load_config(source: str | os.PathLike[str] | Mapping[str, Any] | Config) -> 
         order=order,
         source=where,
         base_dir=base_dir,
+        policy=top.policy,
     )
 
 

@@ -172,13 +172,28 @@ class _BaseModerator:
             jobs.extend(_Job(provider, [i], [contents[i]]) for i in indexes if i in alone)
         return jobs
 
-    def _route(self, contents: list[Content], context: CheckContext) -> _Route:
+    def _pick(self, only: Iterable[str] | None) -> tuple[Provider[Any], ...]:
+        if only is None:
+            return self._providers
+        wanted = set(only)
+        picked = tuple(p for p in self._providers if p.name in wanted)
+        missing = wanted.difference(p.name for p in picked)
+        if missing:
+            raise ConfigError(f"no configured provider named {', '.join(sorted(missing))}")
+        return picked
+
+    def _route(
+        self,
+        contents: list[Content],
+        context: CheckContext,
+        providers: tuple[Provider[Any], ...] | None = None,
+    ) -> _Route:
         """Fallback routing: each content goes to the first provider that accepts it
         and moves on only when that provider fails (never because of a verdict)."""
         results: list[Verdict | None] = [None] * len(contents)
         errors: dict[int, list[ProviderError]] = {}
         unresolved = list(range(len(contents)))
-        for provider in self._providers:
+        for provider in providers or self._providers:
             todo = self._accepted(provider, unresolved, contents)
             if not todo:
                 continue
@@ -314,6 +329,14 @@ class Moderator(_BaseModerator):
         results = self._run(self._route(self._prepare(items), context), context)
         return self._many(results, return_exceptions)
 
+    def _check_with(self, only: Iterable[str], item: CheckInput, context: CheckContext) -> Verdict:
+        """``check`` restricted to the named providers (for policy's own checks, such
+        as the merged context, which go to the local engine by default)."""
+        providers = self._pick(only)
+        return self._single(
+            self._run(self._route(self._prepare((item,)), context, providers), context)
+        )
+
     def _run(self, route: _Route, context: CheckContext) -> list[Verdict | ModerationError]:
         try:
             jobs = next(route)
@@ -430,6 +453,14 @@ class AsyncModerator(_BaseModerator):
         context = CheckContext(scene, sender, receiver)
         results = await self._run(self._route(self._prepare(items), context), context)
         return self._many(results, return_exceptions)
+
+    async def _check_with(
+        self, only: Iterable[str], item: CheckInput, context: CheckContext
+    ) -> Verdict:
+        """``check`` restricted to the named providers."""
+        providers = self._pick(only)
+        route = self._route(self._prepare((item,)), context, providers)
+        return self._single(await self._run(route, context))
 
     async def _run(self, route: _Route, context: CheckContext) -> list[Verdict | ModerationError]:
         try:
