@@ -414,7 +414,7 @@ class HuanxinProvider(Provider[HuanxinConfig]):
                 self._forget(token)
                 body = _json_object(response) or {}
                 raise StaleCredentials(
-                    f"Huanxin refused the app token: {self._describe(body)}",
+                    f"Huanxin refused the app token: {self._describe(body, token.value)}",
                     code=str(body.get("error") or 401),
                 )
             results.append(self._verdict(response, content))
@@ -461,13 +461,13 @@ class HuanxinProvider(Provider[HuanxinConfig]):
 
     # -- errors ------------------------------------------------------------------------
 
-    def _describe(self, body: Mapping[str, Any]) -> str:
+    def _describe(self, body: Mapping[str, Any], *secrets: str) -> str:
         """The vendor's error text for a message: never a credential, never long."""
         error = body.get("error")
         description = body.get("error_description") or body.get("message")
         text = ": ".join(str(part) for part in (error, description) if part) or "no details"
         token = self._token
-        for secret in (self.config.client_secret.get(), token.value if token else None):
+        for secret in (self.config.client_secret.get(), token.value if token else "", *secrets):
             if secret:
                 text = text.replace(secret, "***")
         return text if len(text) <= 300 else text[:297] + "..."
