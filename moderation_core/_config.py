@@ -117,6 +117,8 @@ class ModerationSettings:
     fail_mode: FailMode = "raise"
     long_text: LongText = "split"
     redis_url: str | None = None
+    deadline: float = attrs.field(default=30.0, validator=attrs.validators.gt(0))
+    batch_window: float = attrs.field(default=0.002, validator=attrs.validators.ge(0))
 
 
 @attrs.define(kw_only=True)

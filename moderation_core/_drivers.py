@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Generator, Sequence
+import time
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from typing import Any
 
 import httpx
@@ -61,7 +62,30 @@ def _checked(results: list[ItemResult], expected: int, provider: str) -> list[It
     return results
 
 
-def _drive_sync(flow: _AnyFlow, client: httpx.Client | None, provider: str) -> Any:
+def _bounded(request: httpx.Request, timeout: float, deadline: float | None) -> httpx.Request:
+    """Give the request the provider's timeout (a request built by hand has none, and
+    ``Client.send`` does not add the client's), capped at what is left of the check's
+    deadline."""
+    timeouts = request.extensions.get("timeout")
+    if timeouts is None:
+        timeouts = httpx.Timeout(timeout).as_dict()
+    if deadline is not None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise ProviderUnavailable("the check's deadline passed before this request")
+        timeouts = {k: left if v is None or v > left else v for k, v in timeouts.items()}
+    request.extensions["timeout"] = timeouts
+    return request
+
+
+def _drive_sync(
+    flow: _AnyFlow,
+    client: httpx.Client | None,
+    provider: str,
+    before_send: Callable[[], None] | None = None,
+    deadline: float | None = None,
+    timeout: float = 10.0,
+) -> Any:
     try:
         try:
             request = next(flow)
@@ -70,8 +94,10 @@ def _drive_sync(flow: _AnyFlow, client: httpx.Client | None, provider: str) -> A
         if client is None:
             raise RuntimeError(f"provider {provider} sent a request but has no HTTP client")
         while True:
+            if before_send is not None:
+                before_send()
             try:
-                response = client.send(request)
+                response = client.send(_bounded(request, timeout, deadline))
             except httpx.HTTPError as exc:
                 raise _transport_error(exc, request, provider) from None
             try:
@@ -88,7 +114,14 @@ def _drive_sync(flow: _AnyFlow, client: httpx.Client | None, provider: str) -> A
         flow.close()
 
 
-async def _drive_async(flow: _AnyFlow, client: httpx.AsyncClient | None, provider: str) -> Any:
+async def _drive_async(
+    flow: _AnyFlow,
+    client: httpx.AsyncClient | None,
+    provider: str,
+    before_send: Callable[[], Awaitable[None]] | None = None,
+    deadline: float | None = None,
+    timeout: float = 10.0,
+) -> Any:
     try:
         try:
             request = next(flow)
@@ -97,8 +130,10 @@ async def _drive_async(flow: _AnyFlow, client: httpx.AsyncClient | None, provide
         if client is None:
             raise RuntimeError(f"provider {provider} sent a request but has no HTTP client")
         while True:
+            if before_send is not None:
+                await before_send()
             try:
-                response = await client.send(request)
+                response = await client.send(_bounded(request, timeout, deadline))
             except httpx.HTTPError as exc:
                 raise _transport_error(exc, request, provider) from None
             try:
@@ -127,16 +162,25 @@ def run_sync(
     context: CheckContext,
     client: httpx.Client | None,
     auth_lock: threading.Lock,
+    before_send: Callable[[], None] | None = None,
+    deadline: float | None = None,
 ) -> list[ItemResult]:
-    """Check contents with one provider: credentials first if needed, then its flow."""
+    """Check contents with one provider: credentials first if needed, then its flow.
+    ``before_send`` runs before every request (the rate limiter); ``deadline``
+    (monotonic seconds) caps every request's timeout."""
     for attempt in (1, 2):
         if provider.auth_flow() is not None:
             with auth_lock:  # one fetch at a time; whoever waited finds it done
                 auth = provider.auth_flow()
                 if auth is not None:
-                    _drive_sync(auth, client, provider.name)
+                    _drive_sync(
+                        auth, client, provider.name, before_send, deadline, provider.timeout
+                    )
         try:
-            results = _drive_sync(provider.flow(contents, context), client, provider.name)
+            flow = provider.flow(contents, context)
+            results = _drive_sync(
+                flow, client, provider.name, before_send, deadline, provider.timeout
+            )
         except StaleCredentials as exc:
             if attempt == 2:
                 raise _refused(provider, exc) from None
@@ -151,6 +195,8 @@ async def run_async(
     context: CheckContext,
     client: httpx.AsyncClient | None,
     auth_lock: asyncio.Lock,
+    before_send: Callable[[], Awaitable[None]] | None = None,
+    deadline: float | None = None,
 ) -> list[ItemResult]:
     """The same as ``run_sync``, awaiting an async client."""
     for attempt in (1, 2):
@@ -158,9 +204,14 @@ async def run_async(
             async with auth_lock:
                 auth = provider.auth_flow()
                 if auth is not None:
-                    await _drive_async(auth, client, provider.name)
+                    await _drive_async(
+                        auth, client, provider.name, before_send, deadline, provider.timeout
+                    )
         try:
-            results = await _drive_async(provider.flow(contents, context), client, provider.name)
+            flow = provider.flow(contents, context)
+            results = await _drive_async(
+                flow, client, provider.name, before_send, deadline, provider.timeout
+            )
         except StaleCredentials as exc:
             if attempt == 2:
                 raise _refused(provider, exc) from None

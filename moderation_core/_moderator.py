@@ -1,19 +1,24 @@
 """Moderator and AsyncModerator: one API over every configured provider.
 
-Everything that does no IO lives in ``_BaseModerator``: building providers from
-config, validating contents, choosing which provider gets which content, chunking to
-batch limits, fallback on errors, masking, and the finished-check hook. The router is
-itself a generator (it yields lists of jobs and receives their outcomes), so the sync
-class runs jobs one after another and the async class runs them concurrently, and the
-routing logic exists once.
+Everything that does no IO lives in ``_BaseModerator`` and ``_routing``: building
+providers from config, validating contents, routing (fallback, strictest, shadow),
+chunking to batch and size limits, masking, and the hooks. A route is a generator that
+yields lists of jobs and receives their outcomes, so the sync class runs jobs one after
+another and the async class runs them concurrently, and the routing logic exists once.
+
+Around each HTTP provider's calls sits its lane (``_resilience``): circuit breaker,
+retries, rate limiter and an in-flight gate.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import logging
 import os
 import threading
-from collections.abc import Generator, Iterable, Mapping
+import time
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any, Literal, Self, overload
 
@@ -29,31 +34,39 @@ from ._errors import (
     InvalidContent,
     ModerationError,
     ProviderError,
+    ProviderUnavailable,
 )
 from ._masking import mask_keywords
 from ._model import CheckContext, Content, ContentType, Decision, Label, Verdict, _text_content
 from ._plugins import default_plugin_manager, provider_registry
-from ._provider import ItemResult, Provider
+from ._provider import Provider
+from ._resilience import (
+    AsyncBreaker,
+    AsyncLimiter,
+    Breaker,
+    BreakerSettings,
+    Limiter,
+    counts_against_breaker,
+    retrying,
+)
+from ._routing import Answer, Answers, Job, Outcome, Route, Router, disagreements, report
 
 __all__ = ["AsyncModerator", "Moderator"]
+
+log = logging.getLogger("moderation_core")
 
 ConfigSource = str | os.PathLike[str] | Mapping[str, Any] | Config
 CheckInput = Content | str
 
 _FAIL_DECISIONS = {"allow": Decision.PASS, "review": Decision.REVIEW, "block": Decision.BLOCK}
+MIN_OVERLAP = 32
 
 
-@attrs.define(slots=True)
-class _Job:
-    """Some contents for one provider's flow, and where they sit in the caller's list."""
-
-    provider: Provider[Any]
-    indexes: list[int]
-    contents: list[Content]
-
-
-_Outcome = list[ItemResult] | ProviderError
-_Route = Generator[list[_Job], list[_Outcome], list[Verdict | ModerationError]]
+def _knob(provider: Provider[Any], name: str, default: Any) -> Any:
+    """A resilience setting from the provider's config, or the default for plugins
+    whose config does not have it."""
+    value = getattr(provider.config, name, None)
+    return default if value is None else value
 
 
 class _BaseModerator:
@@ -65,6 +78,7 @@ class _BaseModerator:
         transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.config = load_config(DEFAULT_CONFIG if config is None else config)
+        self._settings = self.config.moderation
         self._pm = plugin_manager if plugin_manager is not None else default_plugin_manager()
         self._transport = transport
         registry = provider_registry(self._pm)
@@ -80,14 +94,19 @@ class _BaseModerator:
                 provider_class.from_config(name, table, where, base_dir=self.config.base_dir)
             )
         self._providers: tuple[Provider[Any], ...] = tuple(providers)
+        split = self._settings.long_text == "split"
+        # Chunks overlap by the longest keyword any local lexicon knows, at least 32.
+        longest = max((int(getattr(p, "longest_keyword", 0)) for p in providers), default=0)
+        self._router = Router(split_long_text=split, overlap=max(MIN_OVERLAP, longest))
         # Types some provider takes whatever their size: no per-item check needed.
         self._unlimited_types = frozenset(
             kind
             for p in self._providers
             for kind in p.capabilities.content_types
-            if kind is not ContentType.TEXT or p.capabilities.max_text_bytes is None
+            if kind is not ContentType.TEXT or p.capabilities.max_text_bytes is None or split
         )
         self._finished_hook = self._pm.hook.check_finished
+        self._shadow_hook = self._pm.hook.shadow_disagreement
 
     @classmethod
     def from_config(cls, source: ConfigSource, **kwargs: Any) -> Self:
@@ -138,39 +157,10 @@ class _BaseModerator:
             return f"no configured provider accepts {content.type.value} content ({offered})"
         size = len(content.value.encode())
         limits = ", ".join(f"{p.name}: {p.capabilities.max_text_bytes}" for p in takers)
-        return f"text of {size} UTF-8 bytes is over every provider's limit ({limits} bytes)"
-
-    @staticmethod
-    def _accepted(
-        provider: Provider[Any], indexes: list[int], contents: list[Content]
-    ) -> list[int]:
-        caps = provider.capabilities
-        if caps.max_text_bytes is None:
-            types = caps.content_types
-            return [i for i in indexes if contents[i].type in types]
-        return [i for i in indexes if caps.accepts(contents[i])]
-
-    @staticmethod
-    def _jobs_for(
-        provider: Provider[Any], indexes: list[int], contents: list[Content]
-    ) -> list[_Job]:
-        """Split one provider's contents into calls: batchable types in chunks of its
-        batch size, every other content alone."""
-        caps = provider.capabilities
-        size = caps.batch_size
-        if size > 1:
-            batch_types = caps.batch_types
-            batched = [i for i in indexes if contents[i].type in batch_types]
-        else:
-            batched = []
-        jobs = []
-        for start in range(0, len(batched), size):
-            chunk = batched[start : start + size]
-            jobs.append(_Job(provider, chunk, [contents[i] for i in chunk]))
-        if len(batched) != len(indexes):
-            alone = set(indexes).difference(batched)
-            jobs.extend(_Job(provider, [i], [contents[i]]) for i in indexes if i in alone)
-        return jobs
+        return (
+            f"text of {size} UTF-8 bytes is over every provider's limit ({limits} bytes) "
+            'and long_text = "reject"'
+        )
 
     def _pick(self, only: Iterable[str] | None) -> tuple[Provider[Any], ...]:
         if only is None:
@@ -187,39 +177,24 @@ class _BaseModerator:
         contents: list[Content],
         context: CheckContext,
         providers: tuple[Provider[Any], ...] | None = None,
-    ) -> _Route:
-        """Fallback routing: each content goes to the first provider that accepts it
-        and moves on only when that provider fails (never because of a verdict)."""
-        results: list[Verdict | None] = [None] * len(contents)
-        errors: dict[int, list[ProviderError]] = {}
-        unresolved = list(range(len(contents)))
-        for provider in providers or self._providers:
-            todo = self._accepted(provider, unresolved, contents)
-            if not todo:
-                continue
-            jobs = self._jobs_for(provider, todo, contents)
-            outcomes = yield jobs
-            for job, outcome in zip(jobs, outcomes, strict=True):
-                if isinstance(outcome, ProviderError):
-                    for i in job.indexes:
-                        errors.setdefault(i, []).append(outcome)
-                    continue
-                for i, result in zip(job.indexes, outcome, strict=True):
-                    if isinstance(result, Verdict):
-                        results[i] = self._finish(contents[i], result)
-                    else:
-                        errors.setdefault(i, []).append(result)
-            unresolved = [i for i in unresolved if results[i] is None]
-            if not unresolved:
-                break
-        final: list[Verdict | ModerationError] = []
-        for i, verdict in enumerate(results):
-            final.append(verdict if verdict is not None else self._all_failed(errors[i]))
-        if self._finished_hook.get_hookimpls():
-            for content, item in zip(contents, final, strict=True):
-                if isinstance(item, Verdict):
-                    self._finished_hook(content=content, verdict=item, context=context)
+    ) -> Route:
+        """The configured strategy's route, then the finishing touches: masks from
+        keywords, the caller's ids, fail_mode, and the finished-check hook."""
+        chosen = providers or self._providers
+        if self._settings.strategy == "strictest" and providers is None:
+            answers = yield from self._router.strictest(contents, chosen)
+        else:  # fallback, and shadow's deciding path
+            answers = yield from self._router.fallback(contents, chosen)
+        final = [
+            self._final(content, answer) for content, answer in zip(contents, answers, strict=True)
+        ]
+        report(self._finished_hook, contents, final, context)
         return final
+
+    def _final(self, content: Content, answer: Answer) -> Verdict | ModerationError:
+        if isinstance(answer, Verdict):
+            return self._finish(content, answer)
+        return self._all_failed(answer)
 
     @staticmethod
     def _finish(content: Content, verdict: Verdict) -> Verdict:
@@ -233,17 +208,46 @@ class _BaseModerator:
         return attrs.evolve(verdict, **changes) if changes else verdict
 
     def _all_failed(self, errors: list[ProviderError]) -> Verdict | ModerationError:
-        tried = ", ".join(f"{e.provider}: {type(e).__name__}" for e in errors)
+        tried = ", ".join(f"{e.provider}: {type(e).__name__}" for e in errors) or "none tried"
         failure = AllProvidersFailed(f"every provider failed ({tried})", errors)
-        decision = _FAIL_DECISIONS.get(self.config.moderation.fail_mode)
+        decision = _FAIL_DECISIONS.get(self._settings.fail_mode)
         if decision is None:
             return failure
-        return Verdict(
-            decision=decision,
-            label=Label.UNKNOWN,
-            fallback=True,
-            errors=tuple(errors),
-        )
+        return Verdict(decision=decision, label=Label.UNKNOWN, fallback=True, errors=tuple(errors))
+
+    def _shadow_routes(
+        self, contents: list[Content], final: list[Verdict | ModerationError]
+    ) -> list[tuple[list[int], Answers]]:
+        """For shadow: every provider other than the one that decided, on the contents
+        it accepts, each as its own single-provider route."""
+        routes = []
+        for provider in self._providers:
+            indexes = [
+                i
+                for i, (content, verdict) in enumerate(zip(contents, final, strict=True))
+                if isinstance(verdict, Verdict)
+                and verdict.provider != provider.name
+                and content.type in provider.capabilities.content_types
+            ]
+            if indexes:
+                subset = [contents[i] for i in indexes]
+                routes.append((indexes, self._router.fallback(subset, (provider,))))
+        return routes
+
+    def _compare(
+        self,
+        contents: list[Content],
+        final: list[Verdict | ModerationError],
+        indexes: list[int],
+        answers: list[Answer],
+        context: CheckContext,
+    ) -> None:
+        found = disagreements([contents[i] for i in indexes], [final[i] for i in indexes], answers)
+        for content, verdict, shadow in found:
+            self._shadow_hook(content=content, verdict=verdict, shadow=shadow, context=context)
+
+    def _deadline(self) -> float:
+        return time.monotonic() + self._settings.deadline
 
     @staticmethod
     def _single(results: list[Verdict | ModerationError]) -> Verdict:
@@ -262,6 +266,27 @@ class _BaseModerator:
                 raise failed[0]
         return results
 
+    def _redis_url(self) -> str | None:
+        return self._settings.redis_url
+
+
+@attrs.define
+class _Lane:
+    """One HTTP provider's breaker, limiter, gate and retry count (sync)."""
+
+    breaker: Breaker
+    limiter: Limiter | None
+    gate: threading.BoundedSemaphore
+    retries: int
+
+
+@attrs.define
+class _AsyncLane:
+    breaker: AsyncBreaker
+    limiter: AsyncLimiter | None
+    gate: asyncio.Semaphore
+    retries: int
+
 
 class Moderator(_BaseModerator):
     """Check contents against the configured providers, blocking.
@@ -279,6 +304,27 @@ class Moderator(_BaseModerator):
         super().__init__(config, plugin_manager=plugin_manager, transport=transport)
         self._clients: dict[str, httpx.Client] = {}
         self._auth_locks = {p.name: threading.Lock() for p in self._providers}
+        self._redis: Any = None
+        self._lanes = {p.name: self._lane(p) for p in self._providers if p.uses_http}
+        self._shadow_pool: concurrent.futures.ThreadPoolExecutor | None = None
+
+    def _lane(self, provider: Provider[Any]) -> _Lane:
+        url = self._redis_url()
+        if url and self._redis is None:
+            import redis  # noqa: PLC0415 - only with redis_url
+
+            self._redis = redis.Redis.from_url(url)
+        rate = _knob(provider, "rate_limit", None)
+        return _Lane(
+            breaker=Breaker(
+                provider.name, _knob(provider, "breaker", BreakerSettings()), self._redis
+            ),
+            limiter=Limiter(provider.name, rate, _knob(provider, "max_wait", 1.0), url)
+            if rate
+            else None,
+            gate=threading.BoundedSemaphore(_knob(provider, "max_in_flight", 8)),
+            retries=_knob(provider, "retries", 0),
+        )
 
     def check(
         self,
@@ -291,7 +337,7 @@ class Moderator(_BaseModerator):
         """Check one text (a str) or Content; raises AllProvidersFailed if no provider
         could answer (unless ``fail_mode`` says otherwise)."""
         context = CheckContext(scene, sender, receiver)
-        return self._single(self._run(self._route(self._prepare((item,)), context), context))
+        return self._single(self._check(self._prepare((item,)), context))
 
     @overload
     def check_many(
@@ -326,38 +372,95 @@ class Moderator(_BaseModerator):
         With ``return_exceptions=True`` an item no provider could check holds its error
         instead of raising it."""
         context = CheckContext(scene, sender, receiver)
-        results = self._run(self._route(self._prepare(items), context), context)
-        return self._many(results, return_exceptions)
+        return self._many(self._check(self._prepare(items), context), return_exceptions)
+
+    def _check(
+        self, contents: list[Content], context: CheckContext
+    ) -> list[Verdict | ModerationError]:
+        deadline = self._deadline()
+        final: list[Verdict | ModerationError] = self._run(
+            self._route(contents, context), context, deadline
+        )
+        if self._settings.strategy == "shadow":
+            routes = self._shadow_routes(contents, final)
+            if routes:
+                if self._shadow_pool is None:
+                    self._shadow_pool = concurrent.futures.ThreadPoolExecutor(
+                        max_workers=4, thread_name_prefix="moderation-shadow"
+                    )
+                self._shadow_pool.submit(self._shadow, contents, final, routes, context)
+        return final
+
+    def _shadow(
+        self,
+        contents: list[Content],
+        final: list[Verdict | ModerationError],
+        routes: list[tuple[list[int], Answers]],
+        context: CheckContext,
+    ) -> None:
+        for indexes, route in routes:
+            try:
+                answers = self._run(route, context, self._deadline())
+                self._compare(contents, final, indexes, answers, context)
+            except Exception:  # a shadow must never hurt the caller
+                log.exception("shadow check failed")
 
     def _check_with(self, only: Iterable[str], item: CheckInput, context: CheckContext) -> Verdict:
         """``check`` restricted to the named providers (for policy's own checks, such
         as the merged context, which go to the local engine by default)."""
-        providers = self._pick(only)
-        return self._single(
-            self._run(self._route(self._prepare((item,)), context, providers), context)
-        )
+        route = self._route(self._prepare((item,)), context, self._pick(only))
+        return self._single(self._run(route, context, self._deadline()))
 
-    def _run(self, route: _Route, context: CheckContext) -> list[Verdict | ModerationError]:
+    def _run(self, route: Any, context: CheckContext, deadline: float) -> Any:
         try:
             jobs = next(route)
             while True:
-                jobs = route.send([self._run_job(job, context) for job in jobs])
+                jobs = route.send([self._run_job(job, context, deadline) for job in jobs])
         except StopIteration as done:
-            final: list[Verdict | ModerationError] = done.value
-            return final
+            return done.value
 
-    def _run_job(self, job: _Job, context: CheckContext) -> _Outcome:
+    def _run_job(self, job: Job, context: CheckContext, deadline: float) -> Outcome:
         provider = job.provider
+        lane = self._lanes.get(provider.name)
+        if lane is None:  # no HTTP: nothing to limit, break or retry
+            try:
+                return run_sync(
+                    provider, job.contents, context, None, self._auth_locks[provider.name]
+                )
+            except ProviderError as exc:
+                return exc
         try:
-            return run_sync(
-                provider,
-                job.contents,
-                context,
-                self._client(provider) if provider.uses_http else None,
-                self._auth_locks[provider.name],
-            )
+            if lane.retries == 0:
+                return self._attempt(job, context, lane, deadline)
+            for attempt in retrying(lane.retries, deadline):
+                with attempt:
+                    return self._attempt(job, context, lane, deadline)
         except ProviderError as exc:
             return exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _attempt(self, job: Job, context: CheckContext, lane: _Lane, deadline: float) -> Outcome:
+        provider = job.provider
+        if time.monotonic() >= deadline:
+            raise ProviderUnavailable("the check's deadline passed", provider=provider.name)
+        lane.breaker.before()
+        with lane.gate:
+            try:
+                results = run_sync(
+                    provider,
+                    job.contents,
+                    context,
+                    self._client(provider),
+                    self._auth_locks[provider.name],
+                    lane.limiter.acquire if lane.limiter else None,
+                    deadline,
+                )
+            except ProviderError as exc:
+                if counts_against_breaker(exc):
+                    lane.breaker.after(ok=False)
+                raise
+        lane.breaker.after(ok=True)
+        return results
 
     def _client(self, provider: Provider[Any]) -> httpx.Client:
         client = self._clients.get(provider.name)
@@ -370,12 +473,17 @@ class Moderator(_BaseModerator):
         return client
 
     def close(self) -> None:
-        """Close every HTTP connection and provider."""
+        """Wait for shadow checks, then close every connection and provider."""
+        if self._shadow_pool is not None:
+            self._shadow_pool.shutdown(wait=True)
+            self._shadow_pool = None
         for client in self._clients.values():
             client.close()
         self._clients.clear()
         for provider in self._providers:
             provider.close()
+        if self._redis is not None:
+            self._redis.close()
 
     def __enter__(self) -> Self:
         return self
@@ -389,9 +497,74 @@ class Moderator(_BaseModerator):
         self.close()
 
 
+class _Batcher:
+    """Coalesces concurrent single checks bound for one batch-capable provider into
+    batch requests: a call waits at most ``window`` seconds for company, and a batch
+    goes out as soon as it is full. Only calls with the same context share a request
+    (the vendor takes one scene, sender and receiver per request)."""
+
+    def __init__(self, moderator: AsyncModerator, provider: Provider[Any], window: float) -> None:
+        self._moderator = moderator
+        self._provider = provider
+        self._size = provider.capabilities.batch_size
+        self._window = window
+        self._waiting: dict[CheckContext, list[tuple[Job, float, asyncio.Future[Outcome]]]] = {}
+        self._timers: dict[CheckContext, asyncio.TimerHandle] = {}
+
+    async def submit(self, job: Job, context: CheckContext, deadline: float) -> Outcome:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Outcome] = loop.create_future()
+        waiting = self._waiting.setdefault(context, [])
+        waiting.append((job, deadline, future))
+        if sum(len(j.contents) for j, _, _ in waiting) >= self._size:
+            self._flush(context)
+        elif context not in self._timers:
+            self._timers[context] = loop.call_later(self._window, self._flush, context)
+        return await future
+
+    def _flush(self, context: CheckContext) -> None:
+        timer = self._timers.pop(context, None)
+        if timer is not None:
+            timer.cancel()
+        waiting = self._waiting.pop(context, [])
+        while waiting:
+            taken, count = [], 0
+            while waiting and count + len(waiting[0][0].contents) <= self._size:
+                entry = waiting.pop(0)
+                taken.append(entry)
+                count += len(entry[0].contents)
+            if not taken:  # one job larger than a batch: send it as it is
+                taken.append(waiting.pop(0))
+            task = asyncio.ensure_future(self._send(taken, context))
+            self._moderator._background.add(task)
+            task.add_done_callback(self._moderator._background.discard)
+
+    async def _send(
+        self, taken: list[tuple[Job, float, asyncio.Future[Outcome]]], context: CheckContext
+    ) -> None:
+        contents = [c for job, _, _ in taken for c in job.contents]
+        merged = Job(self._provider, list(range(len(contents))), contents)
+        deadline = min(d for _, d, _ in taken)
+        try:
+            outcome = await self._moderator._run_job(merged, context, deadline, batch=False)
+        except BaseException as exc:  # pragma: no cover - _run_job returns errors
+            for _, _, future in taken:
+                if not future.done():
+                    future.set_exception(exc)
+            raise
+        start = 0
+        for job, _, future in taken:
+            n = len(job.contents)
+            part = outcome if isinstance(outcome, ProviderError) else outcome[start : start + n]
+            start += n
+            if not future.done():
+                future.set_result(part)
+
+
 class AsyncModerator(_BaseModerator):
     """The same API as ``Moderator``, awaitable; jobs for different providers or
-    batches run concurrently."""
+    batches run concurrently, and concurrent checks bound for a batch-capable provider
+    share batch requests."""
 
     def __init__(
         self,
@@ -403,6 +576,30 @@ class AsyncModerator(_BaseModerator):
         super().__init__(config, plugin_manager=plugin_manager, transport=transport)
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._auth_locks = {p.name: asyncio.Lock() for p in self._providers}
+        self._redis: Any = None
+        self._lanes = {p.name: self._lane(p) for p in self._providers if p.uses_http}
+        self._batchers: dict[str, _Batcher] = {}
+        self._background: set[asyncio.Future[Any]] = set()
+
+    def _lane(self, provider: Provider[Any]) -> _AsyncLane:
+        url = self._redis_url()
+        if url and self._redis is None:
+            import redis.asyncio  # noqa: PLC0415 - only with redis_url
+
+            self._redis = redis.asyncio.Redis.from_url(url)
+        rate = _knob(provider, "rate_limit", None)
+        return _AsyncLane(
+            breaker=AsyncBreaker(
+                provider.name, _knob(provider, "breaker", BreakerSettings()), self._redis
+            ),
+            limiter=(
+                AsyncLimiter(provider.name, rate, _knob(provider, "max_wait", 1.0), url)
+                if rate
+                else None
+            ),
+            gate=asyncio.Semaphore(_knob(provider, "max_in_flight", 8)),
+            retries=_knob(provider, "retries", 0),
+        )
 
     async def check(
         self,
@@ -415,8 +612,7 @@ class AsyncModerator(_BaseModerator):
         """Check one text (a str) or Content; raises AllProvidersFailed if no provider
         could answer (unless ``fail_mode`` says otherwise)."""
         context = CheckContext(scene, sender, receiver)
-        route = self._route(self._prepare((item,)), context)
-        return self._single(await self._run(route, context))
+        return self._single(await self._check(self._prepare((item,)), context))
 
     @overload
     async def check_many(
@@ -451,44 +647,117 @@ class AsyncModerator(_BaseModerator):
         With ``return_exceptions=True`` an item no provider could check holds its error
         instead of raising it."""
         context = CheckContext(scene, sender, receiver)
-        results = await self._run(self._route(self._prepare(items), context), context)
-        return self._many(results, return_exceptions)
+        return self._many(await self._check(self._prepare(items), context), return_exceptions)
+
+    async def _check(
+        self, contents: list[Content], context: CheckContext
+    ) -> list[Verdict | ModerationError]:
+        final: list[Verdict | ModerationError] = await self._run(
+            self._route(contents, context), context, self._deadline()
+        )
+        if self._settings.strategy == "shadow":
+            routes = self._shadow_routes(contents, final)
+            if routes:
+                task = asyncio.ensure_future(self._shadow(contents, final, routes, context))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+        return final
+
+    async def _shadow(
+        self,
+        contents: list[Content],
+        final: list[Verdict | ModerationError],
+        routes: list[tuple[list[int], Answers]],
+        context: CheckContext,
+    ) -> None:
+        for indexes, route in routes:
+            try:
+                answers = await self._run(route, context, self._deadline())
+                self._compare(contents, final, indexes, answers, context)
+            except Exception:  # a shadow must never hurt the caller
+                log.exception("shadow check failed")
 
     async def _check_with(
         self, only: Iterable[str], item: CheckInput, context: CheckContext
     ) -> Verdict:
         """``check`` restricted to the named providers."""
-        providers = self._pick(only)
-        route = self._route(self._prepare((item,)), context, providers)
-        return self._single(await self._run(route, context))
+        route = self._route(self._prepare((item,)), context, self._pick(only))
+        return self._single(await self._run(route, context, self._deadline()))
 
-    async def _run(self, route: _Route, context: CheckContext) -> list[Verdict | ModerationError]:
+    async def _run(self, route: Any, context: CheckContext, deadline: float) -> Any:
         try:
             jobs = next(route)
             while True:
                 if len(jobs) == 1:
-                    outcomes = [await self._run_job(jobs[0], context)]
+                    outcomes = [await self._run_job(jobs[0], context, deadline)]
                 else:
                     outcomes = list(
-                        await asyncio.gather(*(self._run_job(job, context) for job in jobs))
+                        await asyncio.gather(*(self._run_job(j, context, deadline) for j in jobs))
                     )
                 jobs = route.send(outcomes)
         except StopIteration as done:
-            final: list[Verdict | ModerationError] = done.value
-            return final
+            return done.value
 
-    async def _run_job(self, job: _Job, context: CheckContext) -> _Outcome:
+    async def _run_job(
+        self, job: Job, context: CheckContext, deadline: float, *, batch: bool = True
+    ) -> Outcome:
         provider = job.provider
+        lane = self._lanes.get(provider.name)
+        if lane is None:  # no HTTP: nothing to limit, break, batch or retry
+            try:
+                return await run_async(
+                    provider, job.contents, context, None, self._auth_locks[provider.name]
+                )
+            except ProviderError as exc:
+                return exc
+        caps = provider.capabilities
+        window = self._settings.batch_window
+        if (
+            batch
+            and window > 0
+            and caps.batch_size > 1
+            and job.offsets is None
+            and len(job.contents) < caps.batch_size
+            and all(c.type in caps.batch_types for c in job.contents)
+        ):
+            batcher = self._batchers.get(provider.name)
+            if batcher is None:
+                batcher = self._batchers[provider.name] = _Batcher(self, provider, window)
+            return await batcher.submit(job, context, deadline)
         try:
-            return await run_async(
-                provider,
-                job.contents,
-                context,
-                self._client(provider) if provider.uses_http else None,
-                self._auth_locks[provider.name],
-            )
+            if lane.retries == 0:
+                return await self._attempt(job, context, lane, deadline)
+            async for attempt in retrying(lane.retries, deadline):
+                with attempt:
+                    return await self._attempt(job, context, lane, deadline)
         except ProviderError as exc:
             return exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _attempt(
+        self, job: Job, context: CheckContext, lane: _AsyncLane, deadline: float
+    ) -> Outcome:
+        provider = job.provider
+        if time.monotonic() >= deadline:
+            raise ProviderUnavailable("the check's deadline passed", provider=provider.name)
+        await lane.breaker.before()
+        async with lane.gate:
+            try:
+                results = await run_async(
+                    provider,
+                    job.contents,
+                    context,
+                    self._client(provider),
+                    self._auth_locks[provider.name],
+                    lane.limiter.acquire if lane.limiter else None,
+                    deadline,
+                )
+            except ProviderError as exc:
+                if counts_against_breaker(exc):
+                    await lane.breaker.after(ok=False)
+                raise
+        await lane.breaker.after(ok=True)
+        return results
 
     def _client(self, provider: Provider[Any]) -> httpx.AsyncClient:
         client = self._clients.get(provider.name)
@@ -496,17 +765,22 @@ class AsyncModerator(_BaseModerator):
             transport = (
                 self._transport if isinstance(self._transport, httpx.AsyncBaseTransport) else None
             )
+            # The lane's gate keeps in-flight requests low; the pool only needs to match.
             client = httpx.AsyncClient(timeout=provider.timeout, transport=transport)
             self._clients[provider.name] = client
         return client
 
     async def close(self) -> None:
-        """Close every HTTP connection and provider."""
+        """Wait for shadow checks and pending batches, then close every connection."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()
         for provider in self._providers:
             provider.close()
+        if self._redis is not None:
+            await self._redis.aclose()
 
     async def __aenter__(self) -> Self:
         return self

@@ -89,6 +89,15 @@ class HookSpecs:
         """Observe each finished check (audit log, metrics). Called once per content,
         after the verdict is final; must not raise."""
 
+    @hookspec
+    def shadow_disagreement(
+        self, content: Content, verdict: Verdict, shadow: Verdict, context: CheckContext
+    ) -> None:
+        """With ``strategy = "shadow"``: a provider running in the background
+        (``shadow.provider``) disagreed, in decision or label, with the one that
+        decided (``verdict.provider``). Called from a background thread (Moderator) or
+        task (AsyncModerator); must not raise."""
+
 
 def make_plugin_manager(*, load_entrypoints: bool = True) -> pluggy.PluginManager:
     """A fresh plugin manager with the hook specs, and (unless told not to) every

@@ -22,6 +22,7 @@ import httpx
 from ._config import make_config_converter, structure_config
 from ._errors import ProviderError
 from ._model import CheckContext, Content, ContentType, Verdict
+from ._resilience import BreakerSettings
 
 __all__ = [
     "AuthFlow",
@@ -94,6 +95,9 @@ class HttpProviderConfig:
         default=None, validator=attrs.validators.optional(attrs.validators.gt(0))
     )
     retries: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    max_wait: float = attrs.field(default=1.0, validator=attrs.validators.ge(0))
+    max_in_flight: int = attrs.field(default=8, validator=attrs.validators.ge(1))
+    breaker: BreakerSettings = attrs.field(factory=BreakerSettings)
 
 
 ConfigT = TypeVar("ConfigT")

@@ -218,7 +218,7 @@ def test_text_over_every_limit_is_invalid_content(
 ) -> None:
     with (
         Moderator(
-            config(("a", {"max_text_bytes": 10})),
+            config(("a", {"max_text_bytes": 10}), long_text="reject"),
             plugin_manager=plugin_manager,
             transport=httpx.MockTransport(vendor),
         ) as mod,

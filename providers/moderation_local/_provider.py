@@ -131,6 +131,12 @@ class LocalProvider(Provider[LocalConfig]):
         return self._CAPABILITIES
 
     @property
+    def longest_keyword(self) -> int:
+        """Characters in the longest normalized term: long texts split for other
+        providers overlap by at least this much."""
+        return self.engine.longest_term
+
+    @property
     def uses_http(self) -> bool:
         return False
 

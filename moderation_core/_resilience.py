@@ -1,0 +1,333 @@
+"""Per-provider resilience: circuit breaker, rate limiter, in-flight gate and retries.
+
+Each HTTP provider gets a *lane* (one for sync use, one for async) holding these. The
+state of the breaker and the limiter lives in memory, or in Redis when
+``[moderation] redis_url`` is set, so that several processes respect one vendor quota
+and see one breaker.
+
+- Retries: stamina (exponential backoff with jitter; a backoff hook returns the
+  vendor's Retry-After so it is honoured, and refuses waits past the deadline).
+- Rate limits: ``limits``' moving window, which never lets more than N requests into
+  any one-second window, the first one included (a token bucket that starts full lets
+  bucket + rate through in its first second).
+- Circuit breaker: written here, in a few lines, because none of the maintained ones
+  (pybreaker, aiobreaker, purgatory) does sync and async over one shared Redis state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import limits
+import limits.aio.storage
+import limits.aio.strategies
+import limits.storage
+import limits.strategies
+import stamina
+
+from ._errors import ProviderError, ProviderUnavailable, RateLimited
+
+__all__ = [
+    "AsyncBreaker",
+    "AsyncLimiter",
+    "Breaker",
+    "BreakerSettings",
+    "BreakerState",
+    "Limiter",
+    "backoff_hook",
+    "rate_item",
+]
+
+Clock = Callable[[], float]
+
+
+@attrs.define(kw_only=True)
+class BreakerSettings:
+    """``breaker = { ... }`` in a provider's table. The defaults are close to the
+    Tencent Cloud SDK's breaker: open after 5 failures in a row, or when 75% of at
+    least ``min_calls`` calls in a ``window`` failed; stay open ``open_for`` seconds,
+    then let one probe through."""
+
+    failures: int = attrs.field(default=5, validator=attrs.validators.ge(1))
+    failure_ratio: float = attrs.field(
+        default=0.75, validator=[attrs.validators.gt(0), attrs.validators.le(1)]
+    )
+    min_calls: int = attrs.field(default=20, validator=attrs.validators.ge(1))
+    window: float = attrs.field(default=60.0, validator=attrs.validators.gt(0))
+    open_for: float = attrs.field(default=60.0, validator=attrs.validators.gt(0))
+
+
+@attrs.define
+class BreakerState:
+    """What a breaker remembers: counts in the current window, and whether it is open
+    (since ``opened_at``) with a half-open probe out (since ``probe_at``)."""
+
+    consecutive: int = 0
+    calls: int = 0
+    failed: int = 0
+    window_start: float = 0.0
+    open: int = 0
+    opened_at: float = 0.0
+    probing: int = 0
+    probe_at: float = 0.0
+
+    def to_redis(self) -> dict[str, str]:
+        return {k: repr(v) for k, v in attrs.asdict(self).items()}
+
+    @classmethod
+    def from_redis(cls, data: dict[Any, Any]) -> BreakerState:
+        fields = {f.name: f.type for f in attrs.fields(cls)}
+        values: dict[str, Any] = {}
+        for key, raw in data.items():
+            name = key.decode() if isinstance(key, bytes) else str(key)
+            if name in fields:
+                text = raw.decode() if isinstance(raw, bytes) else str(raw)
+                values[name] = int(float(text)) if fields[name] in ("int", int) else float(text)
+        return cls(**values)
+
+
+def breaker_allows(state: BreakerState, now: float, settings: BreakerSettings) -> bool:
+    """Whether a call may go out; marks a half-open probe as taken."""
+    if not state.open:
+        return True
+    if now - state.opened_at < settings.open_for:
+        return False
+    # Half-open: one probe at a time; a probe that never reports back frees the slot
+    # after another open period.
+    if state.probing and now - state.probe_at < settings.open_for:
+        return False
+    state.probing, state.probe_at = 1, now
+    return True
+
+
+def breaker_record(state: BreakerState, now: float, settings: BreakerSettings, ok: bool) -> None:
+    if now - state.window_start >= settings.window:
+        state.window_start, state.calls, state.failed = now, 0, 0
+    state.calls += 1
+    if ok:
+        state.consecutive = state.open = state.probing = 0
+        return
+    state.failed += 1
+    state.consecutive += 1
+    too_many = state.consecutive >= settings.failures
+    too_often = (
+        state.calls >= settings.min_calls and state.failed / state.calls >= settings.failure_ratio
+    )
+    if state.probing or too_many or too_often:  # a failed probe re-opens at once
+        state.open, state.opened_at, state.probing = 1, now, 0
+
+
+def counts_against_breaker(error: ProviderError) -> bool:
+    # The limiter deals with rate limits; every other whole-request failure counts.
+    return not isinstance(error, RateLimited)
+
+
+def _open_error(provider: str) -> ProviderUnavailable:
+    return ProviderUnavailable(
+        "circuit open after repeated failures; skipped without a request",
+        provider=provider,
+        code="circuit_open",
+    )
+
+
+class Breaker:
+    """The breaker of one provider, for sync callers."""
+
+    def __init__(
+        self,
+        provider: str,
+        settings: BreakerSettings,
+        redis: Any = None,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.provider = provider
+        self.settings = settings
+        self._redis = redis
+        self._key = f"moderation_core:breaker:{provider}"
+        self._clock = time.time if redis is not None else clock  # shared state needs wall time
+        self._state = BreakerState()
+        self._lock = threading.Lock()
+
+    def before(self) -> None:
+        with self._lock:
+            state = self._load()
+            allowed = breaker_allows(state, self._clock(), self.settings)
+            self._store(state)
+        if not allowed:
+            raise _open_error(self.provider)
+
+    def after(self, ok: bool) -> None:
+        with self._lock:
+            state = self._load()
+            breaker_record(state, self._clock(), self.settings, ok)
+            self._store(state)
+
+    @property
+    def is_open(self) -> bool:
+        state = self._load()
+        return bool(state.open) and self._clock() - state.opened_at < self.settings.open_for
+
+    def _load(self) -> BreakerState:
+        if self._redis is None:
+            return self._state
+        return BreakerState.from_redis(self._redis.hgetall(self._key))
+
+    def _store(self, state: BreakerState) -> None:
+        if self._redis is not None:
+            # Last writer wins between processes: a breaker only needs to be roughly
+            # shared, and a lost update costs at most one extra call.
+            self._redis.hset(self._key, mapping=state.to_redis())
+            self._redis.expire(self._key, int(self.settings.window + self.settings.open_for) * 2)
+
+
+class AsyncBreaker:
+    """The breaker of one provider, for async callers (same state machine)."""
+
+    def __init__(
+        self,
+        provider: str,
+        settings: BreakerSettings,
+        redis: Any = None,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.provider = provider
+        self.settings = settings
+        self._redis = redis
+        self._key = f"moderation_core:breaker:{provider}"
+        self._clock = time.time if redis is not None else clock
+        self._state = BreakerState()
+
+    async def before(self) -> None:
+        state = await self._load()
+        allowed = breaker_allows(state, self._clock(), self.settings)
+        await self._store(state)
+        if not allowed:
+            raise _open_error(self.provider)
+
+    async def after(self, ok: bool) -> None:
+        state = await self._load()
+        breaker_record(state, self._clock(), self.settings, ok)
+        await self._store(state)
+
+    async def _load(self) -> BreakerState:
+        if self._redis is None:
+            return self._state
+        return BreakerState.from_redis(await self._redis.hgetall(self._key))
+
+    async def _store(self, state: BreakerState) -> None:
+        if self._redis is not None:
+            await self._redis.hset(self._key, mapping=state.to_redis())
+            await self._redis.expire(
+                self._key, int(self.settings.window + self.settings.open_for) * 2
+            )
+
+
+def rate_item(per_second: float) -> limits.RateLimitItem:
+    """``rate_limit`` requests/s as a ``limits`` item (below 1/s, per minute)."""
+    if per_second >= 1:
+        return limits.RateLimitItemPerSecond(math.floor(per_second))
+    return limits.RateLimitItemPerMinute(max(1, math.floor(per_second * 60)))
+
+
+def _waited_too_long(provider: str, per_second: float, max_wait: float) -> RateLimited:
+    return RateLimited(
+        f"local rate limit of {per_second:g} requests/s: no slot within {max_wait:g} s",
+        provider=provider,
+        code="local_rate_limit",
+        retry_after=None,
+    )
+
+
+class Limiter:
+    """A moving-window limit for one provider, for sync callers; ``acquire`` waits up
+    to ``max_wait`` seconds for a slot, then raises RateLimited."""
+
+    def __init__(
+        self, provider: str, per_second: float, max_wait: float, redis_url: str | None
+    ) -> None:
+        self.provider = provider
+        self.per_second = per_second
+        self.max_wait = max_wait
+        self._item = rate_item(per_second)
+        storage = (
+            limits.storage.RedisStorage(redis_url, key_prefix="moderation_core")
+            if redis_url
+            else limits.storage.MemoryStorage()
+        )
+        self._limiter = limits.strategies.MovingWindowRateLimiter(storage)
+        self._key = f"provider:{provider}"
+
+    def acquire(self) -> None:
+        give_up = time.monotonic() + self.max_wait
+        while not self._limiter.hit(self._item, self._key):
+            reset = self._limiter.get_window_stats(self._item, self._key).reset_time
+            wait = max(0.001, min(reset - time.time(), give_up - time.monotonic()))
+            if time.monotonic() + wait > give_up + 1e-9 or wait <= 0:
+                raise _waited_too_long(self.provider, self.per_second, self.max_wait)
+            time.sleep(wait)
+
+
+class AsyncLimiter:
+    """The same limit for async callers."""
+
+    def __init__(
+        self, provider: str, per_second: float, max_wait: float, redis_url: str | None
+    ) -> None:
+        self.provider = provider
+        self.per_second = per_second
+        self.max_wait = max_wait
+        self._item = rate_item(per_second)
+        storage = (
+            limits.aio.storage.RedisStorage(
+                redis_url.replace("redis://", "async+redis://", 1),
+                implementation="redispy",
+                key_prefix="moderation_core",
+            )
+            if redis_url
+            else limits.aio.storage.MemoryStorage()
+        )
+        self._limiter = limits.aio.strategies.MovingWindowRateLimiter(storage)
+        self._key = f"provider:{provider}"
+
+    async def acquire(self) -> None:
+        give_up = time.monotonic() + self.max_wait
+        while not await self._limiter.hit(self._item, self._key):
+            stats = await self._limiter.get_window_stats(self._item, self._key)
+            wait = max(0.001, min(stats.reset_time - time.time(), give_up - time.monotonic()))
+            if time.monotonic() + wait > give_up + 1e-9:
+                raise _waited_too_long(self.provider, self.per_second, self.max_wait)
+            await asyncio.sleep(wait)
+
+
+def backoff_hook(deadline: float) -> Callable[[Exception], bool | float]:
+    """stamina's ``on=``: retry only retryable provider errors; wait what the vendor's
+    Retry-After says; never plan a wait that ends past the check's deadline."""
+
+    def decide(exc: Exception) -> bool | float:
+        if not isinstance(exc, ProviderError) or not exc.retryable:
+            return False
+        if isinstance(exc, RateLimited) and exc.retry_after is not None:
+            if time.monotonic() + exc.retry_after > deadline:
+                return False
+            return exc.retry_after
+        return time.monotonic() < deadline
+
+    return decide
+
+
+def retrying(retries: int, deadline: float) -> Any:
+    """The attempts for one job: ``retries`` more after the first, within the deadline."""
+    return stamina.retry_context(
+        on=backoff_hook(deadline),
+        attempts=retries + 1,
+        timeout=max(0.001, deadline - time.monotonic()),
+        wait_initial=0.05,
+        wait_max=2.0,
+        wait_jitter=0.1,
+    )

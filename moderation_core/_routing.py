@@ -1,0 +1,291 @@
+"""Routing without IO: which provider gets which content, in which calls, and how the
+answers combine. The moderators drive these generators (sync: one job after another;
+async: jobs concurrently), so every strategy exists once.
+
+A route yields lists of jobs and receives one outcome per job: the provider's list of
+per-content results, or the ProviderError that failed the whole call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Sequence
+from typing import Any
+
+import attrs
+
+from ._errors import ModerationError, ProviderError
+from ._masking import MASK_CHAR, mask_keywords
+from ._model import CheckContext, Content, ContentType, Verdict
+from ._provider import ItemResult, Provider
+
+__all__ = ["Answers", "Job", "Outcome", "Route", "Router", "split_text"]
+
+Outcome = list[ItemResult] | ProviderError
+Route = Generator[list["Job"], list[Outcome], list[Verdict | ModerationError]]
+# The final answer for one content: its verdict, or every error met on the way.
+Answer = Verdict | list[ProviderError]
+Answers = Generator[list["Job"], list[Outcome], list[Answer]]
+
+
+@attrs.define(slots=True)
+class Job:
+    """Contents for one provider call, and where each sits in the caller's list.
+    ``offsets`` is set when some contents are chunks of a long text: the chunk's
+    character offset in that text (None for a whole content)."""
+
+    provider: Provider[Any]
+    indexes: list[int]
+    contents: list[Content]
+    offsets: list[int | None] | None = None
+
+
+def split_text(text: str, max_bytes: int, overlap: int) -> list[tuple[int, str]]:
+    """Overlapping chunks of at most ``max_bytes`` UTF-8 bytes, as (offset, chunk).
+    Consecutive chunks share ``overlap`` characters, so a keyword up to that long is
+    whole in at least one chunk."""
+    chunks: list[tuple[int, str]] = []
+    start = 0
+    while True:
+        end, size = start, 0
+        while end < len(text):
+            width = len(text[end].encode())
+            if size + width > max_bytes:
+                break
+            size += width
+            end += 1
+        chunks.append((start, text[start:end]))
+        if end >= len(text):
+            return chunks
+        # Step back by the overlap, but always move forward.
+        start = max(end - overlap, start + 1)
+
+
+class Router:
+    """Plans jobs for providers and turns outcomes into answers."""
+
+    def __init__(self, split_long_text: bool, overlap: int) -> None:
+        self.split_long_text = split_long_text
+        self.overlap = overlap
+
+    # -- planning --------------------------------------------------------------------
+
+    def accepted(
+        self, provider: Provider[Any], indexes: list[int], contents: Sequence[Content]
+    ) -> list[int]:
+        caps = provider.capabilities
+        types = caps.content_types
+        if caps.max_text_bytes is None or self.split_long_text:
+            return [i for i in indexes if contents[i].type in types]
+        return [i for i in indexes if caps.accepts(contents[i])]
+
+    def jobs(
+        self, provider: Provider[Any], indexes: list[int], contents: Sequence[Content]
+    ) -> list[Job]:
+        """One provider's calls: batchable types in chunks of its batch size, every
+        other content alone; text over its limit split into overlapping chunks."""
+        caps = provider.capabilities
+        limit = caps.max_text_bytes
+        size = caps.batch_size
+        if limit is None:
+            return self._plain_jobs(provider, indexes, contents)
+        units: list[tuple[int, int | None, Content]] = []
+        chunked = False
+        for i in indexes:
+            content = contents[i]
+            if (
+                limit is not None
+                and content.type is ContentType.TEXT
+                and len(content.value) * 4 > limit
+                and len(content.value.encode()) > limit
+            ):
+                chunked = True
+                units.extend(
+                    (i, offset, Content.text(piece, id=content.id))
+                    for offset, piece in split_text(content.value, limit, self.overlap)
+                    if piece.strip()
+                )
+            else:
+                units.append((i, None, content))
+        if not chunked:
+            return self._plain_jobs(provider, indexes, contents)
+        batch_types = caps.batch_types if size > 1 else frozenset()
+        batched = [u for u in units if u[2].type in batch_types]
+        jobs = [
+            _job(provider, batched[start : start + size], chunked)
+            for start in range(0, len(batched), size)
+        ]
+        if len(batched) != len(units):
+            jobs.extend(_job(provider, [u], chunked) for u in units if u[2].type not in batch_types)
+        return jobs
+
+    @staticmethod
+    def _plain_jobs(
+        provider: Provider[Any], indexes: list[int], contents: Sequence[Content]
+    ) -> list[Job]:
+        # The hot path (no long text): plain index lists, no per-content tuples.
+        caps = provider.capabilities
+        size = caps.batch_size
+        if size > 1:
+            batch_types = caps.batch_types
+            batched = [i for i in indexes if contents[i].type in batch_types]
+        else:
+            batched = []
+        jobs = []
+        for start in range(0, len(batched), size):
+            chunk = batched[start : start + size]
+            jobs.append(Job(provider, chunk, [contents[i] for i in chunk]))
+        if len(batched) != len(indexes):
+            alone = set(indexes).difference(batched)
+            jobs.extend(Job(provider, [i], [contents[i]]) for i in indexes if i in alone)
+        return jobs
+
+    # -- routes ----------------------------------------------------------------------
+
+    def fallback(
+        self, contents: list[Content], providers: Sequence[Provider[Any]]
+    ) -> Generator[list[Job], list[Outcome], list[Answer]]:
+        """Each content goes to the first provider that accepts it and moves on only
+        when that provider fails (never because of a verdict); in a batch, only the
+        failed contents move on."""
+        answers: list[Answer] = [[] for _ in contents]
+        unresolved = list(range(len(contents)))
+        for provider in providers:
+            todo = self.accepted(provider, unresolved, contents)
+            if not todo:
+                continue
+            jobs = self.jobs(provider, todo, contents)
+            outcomes = yield jobs
+            for i, result in self.results(jobs, outcomes, contents):
+                answer = answers[i]
+                if isinstance(result, Verdict):
+                    answers[i] = result
+                elif isinstance(answer, list):
+                    answer.append(result)
+            unresolved = [i for i in unresolved if not isinstance(answers[i], Verdict)]
+            if not unresolved:
+                break
+        return answers
+
+    def strictest(
+        self, contents: list[Content], providers: Sequence[Provider[Any]]
+    ) -> Generator[list[Job], list[Outcome], list[Answer]]:
+        """Every capable provider at once; the harshest decision wins (ties: the
+        earlier provider), and failures are tolerated while one answers."""
+        jobs: list[Job] = []
+        everyone = list(range(len(contents)))
+        for provider in providers:
+            todo = self.accepted(provider, everyone, contents)
+            if todo:
+                jobs.extend(self.jobs(provider, todo, contents))
+        outcomes = yield jobs
+        best: list[Verdict | None] = [None] * len(contents)
+        errors: list[list[ProviderError]] = [[] for _ in contents]
+        rank = {p.name: n for n, p in enumerate(providers)}
+        for i, result in self.results(jobs, outcomes, contents):
+            if isinstance(result, ProviderError):
+                errors[i].append(result)
+                continue
+            current = best[i]
+            if (
+                current is None
+                or result.decision > current.decision
+                or (
+                    result.decision == current.decision
+                    and rank.get(result.provider or "", 0) < rank.get(current.provider or "", 0)
+                )
+            ):
+                best[i] = result
+        return [b if b is not None else e for b, e in zip(best, errors, strict=True)]
+
+    def results(
+        self, jobs: list[Job], outcomes: list[Outcome], contents: Sequence[Content]
+    ) -> list[tuple[int, ItemResult]]:
+        """(index, result) for every content the jobs covered, chunks merged back."""
+        out: list[tuple[int, ItemResult]] = []
+        pieces: dict[int, list[tuple[int, ItemResult]]] = {}
+        for job, outcome in zip(jobs, outcomes, strict=True):
+            items = [outcome] * len(job.indexes) if isinstance(outcome, ProviderError) else outcome
+            if job.offsets is None:
+                out.extend(zip(job.indexes, items, strict=True))
+                continue
+            for i, offset, result in zip(job.indexes, job.offsets, items, strict=True):
+                if offset is None:
+                    out.append((i, result))
+                else:
+                    pieces.setdefault(i, []).append((offset, result))
+        out.extend((i, merge_chunks(contents[i], parts)) for i, parts in pieces.items())
+        return out
+
+
+def _job(
+    provider: Provider[Any], units: list[tuple[int, int | None, Content]], chunked: bool
+) -> Job:
+    return Job(
+        provider,
+        [u[0] for u in units],
+        [u[2] for u in units],
+        [u[1] for u in units] if chunked else None,
+    )
+
+
+def merge_chunks(content: Content, parts: list[tuple[int, ItemResult]]) -> ItemResult:
+    """One verdict for a long text from its chunks' verdicts: the harshest chunk
+    decides, keywords are merged, and masks map back onto the whole text. If any
+    chunk failed, the text failed with this provider."""
+    for _, result in parts:
+        if isinstance(result, ProviderError):
+            return result
+    verdicts = [(offset, result) for offset, result in parts if isinstance(result, Verdict)]
+    worst = max(verdicts, key=lambda pair: pair[1].decision.rank)[1]
+    keywords = tuple(dict.fromkeys(k for _, v in verdicts for k in v.keywords))
+    text = content.value
+    masked = list(mask_keywords(text, keywords)) if keywords else list(text)
+    for offset, verdict in verdicts:
+        if verdict.masked_text is None:
+            continue
+        for n, char in enumerate(verdict.masked_text):
+            at = offset + n
+            if char == MASK_CHAR and at < len(text) and text[at] != MASK_CHAR:
+                masked[at] = MASK_CHAR
+    masked_text = "".join(masked)
+    return attrs.evolve(
+        worst,
+        keywords=keywords,
+        masked_text=masked_text if masked_text != text else None,
+        content_id=content.id,
+        raw={"chunks": [{"offset": o, "raw": v.raw} for o, v in verdicts]},
+    )
+
+
+def disagreements(
+    contents: Sequence[Content],
+    primary: Sequence[Verdict | ModerationError],
+    shadow: Sequence[Answer],
+) -> list[tuple[Content, Verdict, Verdict]]:
+    """(content, primary verdict, shadow verdict) wherever both answered and differ in
+    decision or label."""
+    found = []
+    for content, first, second in zip(contents, primary, shadow, strict=True):
+        if (
+            isinstance(first, Verdict)
+            and isinstance(second, Verdict)
+            and (first.decision, first.label) != (second.decision, second.label)
+        ):
+            found.append((content, first, second))
+    return found
+
+
+FinishedHook = Callable[..., Any]
+
+
+def report(
+    hook: Any,
+    contents: Sequence[Content],
+    final: Sequence[Verdict | ModerationError],
+    context: CheckContext,
+) -> None:
+    """Tell the ``check_finished`` hook about every verdict (skipped when nobody listens)."""
+    if hook.get_hookimpls():
+        for content, item in zip(contents, final, strict=True):
+            if isinstance(item, Verdict):
+                hook(content=content, verdict=item, context=context)

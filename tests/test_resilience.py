@@ -1,0 +1,465 @@
+"""Strategies, retries, circuit breaking, rate limits, auto-batching, the in-flight
+gate, long text and deadlines, against the fake vendor (no timing assertions: counts,
+orders and injected clocks)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import threading
+import time
+from typing import Any
+
+import httpx
+import pluggy
+import pytest
+import stamina
+
+from moderation_core import (
+    AllProvidersFailed,
+    AsyncModerator,
+    AuthError,
+    CheckContext,
+    Content,
+    Decision,
+    Label,
+    Moderator,
+    ProtocolError,
+    ProviderUnavailable,
+    RateLimited,
+    Verdict,
+    hookimpl,
+)
+from moderation_core._resilience import (
+    Breaker,
+    BreakerSettings,
+    BreakerState,
+    backoff_hook,
+    breaker_allows,
+    breaker_record,
+)
+from moderation_core._routing import split_text
+from tests.fakes import FakeVendor
+
+
+def config(*providers: tuple[str, dict[str, Any]], **moderation: Any) -> dict[str, Any]:
+    return {
+        "moderation": {"providers": [name for name, _ in providers], **moderation},
+        "providers": {name: {"type": "fake", **table} for name, table in providers},
+    }
+
+
+def routed(vendors: dict[str, Any]) -> httpx.MockTransport:
+    def handle(request: httpx.Request) -> Any:
+        return vendors[request.url.host.removesuffix(".fake")](request)
+
+    return httpx.MockTransport(handle)
+
+
+@pytest.fixture(autouse=True)
+def no_backoff_sleep() -> Any:
+    # Retries are counted, not timed: stamina's testing mode keeps attempts, drops waits.
+    with stamina.set_testing(True, attempts=10, cap=True):
+        yield
+
+
+class Flaky:
+    """Answers 503 ``failures`` times, then like FakeVendor; or 429 with Retry-After."""
+
+    def __init__(self, failures: int, status: int = 503, retry_after: str | None = None) -> None:
+        self.failures = failures
+        self.status = status
+        self.retry_after = retry_after
+        self.inner = FakeVendor()
+        self.calls = 0
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.calls += 1
+        if self.failures:
+            self.failures -= 1
+            headers = {"Retry-After": self.retry_after} if self.retry_after else {}
+            return httpx.Response(self.status, headers=headers, text="busy")
+        return self.inner(request)
+
+
+# -- retries -------------------------------------------------------------------------
+
+
+def test_retries_retryable_errors_then_answers(plugin_manager: pluggy.PluginManager) -> None:
+    vendor = Flaky(failures=2)
+    with Moderator(
+        config(("a", {"retries": 2})),
+        plugin_manager=plugin_manager,
+        transport=httpx.MockTransport(vendor),
+    ) as mod:
+        assert mod.check("hello").provider == "a"
+    assert vendor.calls == 3
+
+
+def test_retries_are_bounded_and_then_fall_back(plugin_manager: pluggy.PluginManager) -> None:
+    vendors = {"a": Flaky(failures=100), "b": FakeVendor()}
+    with Moderator(
+        config(("a", {"retries": 2}), ("b", {})),
+        plugin_manager=plugin_manager,
+        transport=routed(vendors),
+    ) as mod:
+        assert mod.check("hello").provider == "b"
+    assert vendors["a"].calls == 3
+
+
+def test_non_retryable_errors_are_not_retried(plugin_manager: pluggy.PluginManager) -> None:
+    vendors = {"a": FakeVendor(garbage=True), "b": FakeVendor()}
+    with Moderator(
+        config(("a", {"retries": 3}), ("b", {})),
+        plugin_manager=plugin_manager,
+        transport=routed(vendors),
+    ) as mod:
+        assert mod.check("hello").provider == "b"
+    assert len(vendors["a"].checks) == 1  # a ProtocolError is not worth another try
+
+
+def test_backoff_hook_honours_retry_after_within_the_deadline() -> None:
+    decide = backoff_hook(deadline=time.monotonic() + 10)
+    assert decide(RateLimited("slow", retry_after=2.5)) == 2.5
+    assert decide(ProviderUnavailable("down")) is True
+    assert decide(ValueError("bug")) is False
+    assert decide(AuthError("no")) is False
+    assert decide(ProtocolError("garbage")) is False
+    # A Retry-After that ends past the deadline: give up now and fall back instead.
+    assert backoff_hook(deadline=time.monotonic() + 1)(RateLimited("x", retry_after=5)) is False
+
+
+# -- circuit breaker -----------------------------------------------------------------
+
+
+def test_breaker_state_machine() -> None:
+    settings = BreakerSettings(failures=3, failure_ratio=0.75, min_calls=4, window=60, open_for=30)
+    state = BreakerState()
+    for _ in range(2):
+        breaker_record(state, 0.0, settings, ok=False)
+    assert breaker_allows(state, 1.0, settings)
+    breaker_record(state, 1.0, settings, ok=False)  # third in a row: open
+    assert not breaker_allows(state, 2.0, settings)
+    assert not breaker_allows(state, 30.9, settings)
+    assert breaker_allows(state, 31.1, settings)  # half-open: one probe
+    assert not breaker_allows(state, 31.2, settings)  # ... and only one
+    breaker_record(state, 31.3, settings, ok=False)  # probe failed: open again
+    assert not breaker_allows(state, 40.0, settings)
+    assert breaker_allows(state, 61.4, settings)
+    breaker_record(state, 61.5, settings, ok=True)  # probe succeeded: closed
+    assert breaker_allows(state, 61.6, settings)
+    assert breaker_allows(state, 61.7, settings)
+
+
+def test_breaker_opens_on_failure_ratio() -> None:
+    settings = BreakerSettings(failures=100, failure_ratio=0.75, min_calls=8, window=60)
+    state = BreakerState()
+    for n in range(8):
+        breaker_record(state, float(n), settings, ok=n % 4 == 0)  # 6 of 8 failed
+    assert not breaker_allows(state, 9.0, settings)
+
+
+def test_open_breaker_skips_the_provider_without_a_request(
+    plugin_manager: pluggy.PluginManager,
+) -> None:
+    vendors = {"a": FakeVendor(fail=True), "b": FakeVendor()}
+    cfg = config(("a", {"breaker": {"failures": 3}}), ("b", {}))
+    with Moderator(cfg, plugin_manager=plugin_manager, transport=routed(vendors)) as mod:
+        for _ in range(10):
+            assert mod.check("hello").provider == "b"
+    assert len(vendors["a"].checks) == 3  # then open: no more requests to a
+    assert len(vendors["b"].checks) == 10
+
+
+def test_breaker_uses_an_injected_clock_for_half_open() -> None:
+    now = [0.0]
+    breaker = Breaker("a", BreakerSettings(failures=1, open_for=10), clock=lambda: now[0])
+    breaker.after(ok=False)
+    with pytest.raises(ProviderUnavailable, match="circuit open"):
+        breaker.before()
+    now[0] = 11.0
+    breaker.before()  # the probe
+    breaker.after(ok=True)
+    breaker.before()
+
+
+# -- rate limits ---------------------------------------------------------------------
+
+
+def test_rate_limit_wait_beyond_max_wait_is_rate_limited_and_falls_back(
+    plugin_manager: pluggy.PluginManager,
+) -> None:
+    vendors = {"a": FakeVendor(), "b": FakeVendor()}
+    cfg = config(("a", {"rate_limit": 3, "max_wait": 0}), ("b", {}))
+    with Moderator(cfg, plugin_manager=plugin_manager, transport=routed(vendors)) as mod:
+        providers = [mod.check(f"m{i}").provider for i in range(6)]
+    assert providers == ["a", "a", "a", "b", "b", "b"]
+
+
+def test_rate_limited_error_when_nothing_else_is_left(plugin_manager: pluggy.PluginManager) -> None:
+    cfg = config(("a", {"rate_limit": 1, "max_wait": 0}))
+    with Moderator(
+        cfg, plugin_manager=plugin_manager, transport=httpx.MockTransport(FakeVendor())
+    ) as mod:
+        mod.check("first")
+        with pytest.raises(AllProvidersFailed) as caught:
+            mod.check("second")
+    (error,) = caught.value.exceptions
+    assert isinstance(error, RateLimited)
+    assert error.code == "local_rate_limit"
+
+
+# -- strategies ----------------------------------------------------------------------
+
+
+def test_strictest_returns_the_harshest_verdict(plugin_manager: pluggy.PluginManager) -> None:
+    class Harsh(FakeVendor):
+        def __call__(self, request: httpx.Request) -> httpx.Response:
+            body = json.loads(request.content)
+            self.checks.append(body)
+            return httpx.Response(
+                200,
+                json={"results": [{"decision": "BLOCK", "label": "PORN"} for _ in body["items"]]},
+            )
+
+    vendors = {"a": FakeVendor(), "b": Harsh(), "c": FakeVendor(fail=True)}
+    cfg = config(("a", {}), ("b", {}), ("c", {}), strategy="strictest")
+    with Moderator(cfg, plugin_manager=plugin_manager, transport=routed(vendors)) as mod:
+        verdict = mod.check("hello")
+    assert (verdict.provider, verdict.decision, verdict.label) == ("b", Decision.BLOCK, Label.PORN)
+    assert all(len(v.checks) == 1 for v in vendors.values())  # everyone was asked
+
+
+def test_strictest_ties_go_to_the_earlier_provider(plugin_manager: pluggy.PluginManager) -> None:
+    vendors = {"a": FakeVendor(), "b": FakeVendor()}
+    cfg = config(("a", {}), ("b", {}), strategy="strictest")
+    with Moderator(cfg, plugin_manager=plugin_manager, transport=routed(vendors)) as mod:
+        assert mod.check("block this").provider == "a"
+
+
+async def test_strictest_async_and_all_failed(plugin_manager: pluggy.PluginManager) -> None:
+    vendors = {"a": FakeVendor(fail=True), "b": FakeVendor(fail=True)}
+    cfg = config(("a", {}), ("b", {}), strategy="strictest")
+    async with AsyncModerator(cfg, plugin_manager=plugin_manager, transport=routed(vendors)) as mod:
+        with pytest.raises(AllProvidersFailed) as caught:
+            await mod.check("hello")
+    assert [e.provider for e in caught.value.exceptions] == ["a", "b"]
+
+
+class Disagreements:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, Verdict, Verdict]] = []
+        self.done = threading.Event()
+
+    @hookimpl
+    def shadow_disagreement(
+        self, content: Content, verdict: Verdict, shadow: Verdict, context: CheckContext
+    ) -> None:
+        self.seen.append((content.value, verdict, shadow))
+        self.done.set()
+
+
+class Stricter(FakeVendor):
+    """Reviews anything with "maybe" in it, where FakeVendor passes it."""
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        self.checks.append(body)
+        results = [
+            {"decision": "REVIEW", "label": "AD"}
+            if "maybe" in t
+            else {"decision": "PASS", "label": "NORMAL"}
+            for t in body["items"]
+        ]
+        return httpx.Response(200, json={"results": results})
+
+
+def test_shadow_reports_disagreements_without_changing_the_answer(
+    plugin_manager: pluggy.PluginManager,
+) -> None:
+    spy = Disagreements()
+    plugin_manager.register(spy)
+    vendors = {"old": FakeVendor(), "new": Stricter()}
+    cfg = config(("old", {}), ("new", {}), strategy="shadow")
+    with Moderator(cfg, plugin_manager=plugin_manager, transport=routed(vendors)) as mod:
+        verdicts = mod.check_many(["hello", "maybe spam"])
+    # close() waited for the shadow checks
+    assert [v.provider for v in verdicts] == ["old", "old"]
+    assert [v.decision for v in verdicts] == [Decision.PASS, Decision.PASS]
+    assert [(text, v.provider, s.provider, s.decision) for text, v, s in spy.seen] == [
+        ("maybe spam", "old", "new", Decision.REVIEW)
+    ]
+    assert len(vendors["new"].checks) == 2  # batch size 1: one request per content
+
+
+async def test_shadow_async(plugin_manager: pluggy.PluginManager) -> None:
+    spy = Disagreements()
+    plugin_manager.register(spy)
+    vendors = {"old": FakeVendor(), "new": Stricter()}
+    cfg = config(("old", {}), ("new", {}), strategy="shadow")
+    async with AsyncModerator(cfg, plugin_manager=plugin_manager, transport=routed(vendors)) as mod:
+        verdict = await mod.check("maybe spam")
+        assert verdict.provider == "old"
+    assert [(t, s.provider) for t, _, s in spy.seen] == [("maybe spam", "new")]
+
+
+# -- auto-batching and the in-flight gate ----------------------------------------------
+
+
+async def test_concurrent_checks_are_coalesced_into_batches(
+    plugin_manager: pluggy.PluginManager,
+) -> None:
+    vendor = FakeVendor()
+    cfg = config(("a", {"batch_size": 10}), batch_window=0.05)
+    async with AsyncModerator(
+        cfg, plugin_manager=plugin_manager, transport=httpx.MockTransport(vendor)
+    ) as mod:
+        texts = [f"m{i}" + (" block" if i % 7 == 0 else "") for i in range(35)]
+        verdicts = await asyncio.gather(*(mod.check(t, scene="Group") for t in texts))
+    assert [v.decision for v in verdicts] == [
+        Decision.BLOCK if i % 7 == 0 else Decision.PASS for i in range(35)
+    ]
+    assert sorted(len(c["items"]) for c in vendor.checks) == [5, 10, 10, 10]
+
+
+async def test_only_checks_with_the_same_context_share_a_batch(
+    plugin_manager: pluggy.PluginManager,
+) -> None:
+    vendor = FakeVendor()
+    cfg = config(("a", {"batch_size": 10}), batch_window=0.05)
+    async with AsyncModerator(
+        cfg, plugin_manager=plugin_manager, transport=httpx.MockTransport(vendor)
+    ) as mod:
+        await asyncio.gather(*(mod.check(f"m{i}", scene=f"S{i % 2}") for i in range(6)))
+    assert sorted((c["scene"], len(c["items"])) for c in vendor.checks) == [("S0", 3), ("S1", 3)]
+
+
+async def test_batching_off_sends_each_check_alone(plugin_manager: pluggy.PluginManager) -> None:
+    vendor = FakeVendor()
+    cfg = config(("a", {"batch_size": 10}), batch_window=0)
+    async with AsyncModerator(
+        cfg, plugin_manager=plugin_manager, transport=httpx.MockTransport(vendor)
+    ) as mod:
+        await asyncio.gather(*(mod.check(f"m{i}") for i in range(5)))
+    assert [len(c["items"]) for c in vendor.checks] == [1] * 5
+
+
+async def test_a_failed_batch_falls_back_for_each_caller(
+    plugin_manager: pluggy.PluginManager,
+) -> None:
+    vendors = {"a": FakeVendor(fail=True), "b": FakeVendor()}
+    cfg = config(("a", {"batch_size": 10}), ("b", {}), batch_window=0.05)
+    async with AsyncModerator(cfg, plugin_manager=plugin_manager, transport=routed(vendors)) as mod:
+        verdicts = await asyncio.gather(*(mod.check(f"m{i}") for i in range(4)))
+    assert {v.provider for v in verdicts} == {"b"}
+    assert [len(c["items"]) for c in vendors["a"].checks] == [4]
+
+
+async def test_in_flight_gate_caps_concurrent_requests(
+    plugin_manager: pluggy.PluginManager,
+) -> None:
+    state = {"now": 0, "peak": 0}
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        state["now"] += 1
+        state["peak"] = max(state["peak"], state["now"])
+        await asyncio.sleep(0.01)
+        state["now"] -= 1
+        return FakeVendor()(request)
+
+    cfg = config(("a", {"max_in_flight": 3}))
+    async with AsyncModerator(
+        cfg, plugin_manager=plugin_manager, transport=httpx.MockTransport(slow)
+    ) as mod:
+        await asyncio.gather(*(mod.check(f"m{i}") for i in range(20)))
+    assert state["peak"] == 3
+
+
+# -- long text -----------------------------------------------------------------------
+
+
+def test_split_text_chunks_overlap_and_cover_everything() -> None:
+    text = "".join(chr(0x4E00 + i % 500) for i in range(1000))  # 3 bytes each
+    chunks = split_text(text, max_bytes=300, overlap=40)
+    assert all(len(piece.encode()) <= 300 for _, piece in chunks)
+    assert chunks[0][0] == 0
+    assert chunks[-1][0] + len(chunks[-1][1]) == len(text)
+    for (a, pa), (b, _) in itertools.pairwise(chunks):
+        assert b == a + len(pa) - 40  # consecutive chunks share exactly the overlap
+    rebuilt = "".join(piece if n == 0 else piece[40:] for n, (_, piece) in enumerate(chunks))
+    assert rebuilt == text
+
+
+def test_long_text_is_split_into_one_batch_and_the_harshest_chunk_decides(
+    plugin_manager: pluggy.PluginManager,
+) -> None:
+    vendor = FakeVendor()
+    filler = "好" * 300  # 900 bytes
+    text = filler + " block " + filler + " review " + filler
+    cfg = config(("a", {"max_text_bytes": 600, "batch_size": 10}))
+    with Moderator(
+        cfg, plugin_manager=plugin_manager, transport=httpx.MockTransport(vendor)
+    ) as mod:
+        verdict = mod.check(Content.text(text, id="long-1"))
+    (request,) = vendor.checks  # all chunks in one batch request
+    assert len(request["items"]) > 1
+    assert all(len(chunk.encode()) <= 600 for chunk in request["items"])
+    assert verdict.decision is Decision.BLOCK
+    assert verdict.content_id == "long-1"
+    assert verdict.keywords == ("block",)
+    assert verdict.masked_text == text.replace("block", "*****")
+
+
+def test_long_text_reject_mode_skips_the_provider(plugin_manager: pluggy.PluginManager) -> None:
+    vendors = {"small": FakeVendor(), "big": FakeVendor()}
+    cfg = config(("small", {"max_text_bytes": 10}), ("big", {}), long_text="reject")
+    with Moderator(cfg, plugin_manager=plugin_manager, transport=routed(vendors)) as mod:
+        assert mod.check("x" * 50).provider == "big"
+    assert vendors["small"].checks == []
+
+
+def test_long_text_overlap_covers_the_longest_local_keyword(tmp_path: Any) -> None:
+    lexicon = tmp_path / "long.txt"
+    term = "一个很长很长的违规短语" * 5  # 55 characters
+    lexicon.write_text(term + "\n", encoding="utf-8")
+    mod = Moderator(
+        {
+            "providers": {
+                "local": {"type": "local", "lexicons": [{"path": str(lexicon), "label": "OTHER"}]}
+            }
+        }
+    )
+    assert mod._router.overlap == len(term)
+    assert Moderator()._router.overlap == 32
+
+
+# -- fail_mode and deadline ------------------------------------------------------------
+
+
+def test_fail_mode_verdict_reaches_the_finished_hook(
+    plugin_manager: pluggy.PluginManager, recorder: Any
+) -> None:
+    cfg = config(("a", {}), fail_mode="review")
+    with Moderator(
+        cfg, plugin_manager=plugin_manager, transport=httpx.MockTransport(FakeVendor(fail=True))
+    ) as mod:
+        mod.check("hello")
+    ((_, verdict, _),) = recorder.seen
+    assert verdict.fallback
+    assert verdict.decision is Decision.REVIEW
+    assert isinstance(verdict.errors[0], ProviderUnavailable)
+
+
+def test_a_passed_deadline_stops_retries_and_fallbacks(
+    plugin_manager: pluggy.PluginManager,
+) -> None:
+    vendors = {"a": Flaky(failures=100), "b": FakeVendor()}
+    cfg = config(("a", {"retries": 5}), ("b", {}), deadline=0.000001)
+    with (
+        Moderator(cfg, plugin_manager=plugin_manager, transport=routed(vendors)) as mod,
+        pytest.raises(AllProvidersFailed) as caught,
+    ):
+        mod.check("hello")
+    assert all("deadline" in str(e) for e in caught.value.exceptions)
+    assert vendors["b"].checks == []
