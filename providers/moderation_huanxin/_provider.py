@@ -338,6 +338,18 @@ class HuanxinProvider(Provider[HuanxinConfig]):
             "app": f"{self.config.org_name}#{self.config.app_name}",
         }
 
+    def _post(
+        self, path: str, body: Mapping[str, Any], headers: Mapping[str, str]
+    ) -> httpx.Request:
+        # The request carries its own timeout, so it holds whichever client sends it.
+        return httpx.Request(
+            "POST",
+            f"{self._app_url}/{path}",
+            json=body,
+            headers=headers,
+            extensions={"timeout": httpx.Timeout(self.config.timeout).as_dict()},
+        )
+
     # -- app token -----------------------------------------------------------------
 
     def auth_flow(self) -> AuthFlow | None:
@@ -356,9 +368,7 @@ class HuanxinProvider(Provider[HuanxinConfig]):
         if config.token_ttl is not None:
             body["ttl"] = config.token_ttl
         requested_at = self.clock()  # count the lifetime from before the request
-        response = yield httpx.Request(
-            "POST", f"{self._app_url}/token", json=body, headers=_JSON_HEADERS
-        )
+        response = yield self._post("token", body, _JSON_HEADERS)
         if response.status_code != 200:
             raise self._token_error(response)
         payload = _json_object(response)
@@ -404,11 +414,10 @@ class HuanxinProvider(Provider[HuanxinConfig]):
             token = self._token
             if token is None:  # dropped by a concurrent 401 since auth_flow ran
                 raise StaleCredentials("the app token was dropped before use")
-            response = yield httpx.Request(
-                "POST",
-                f"{self._app_url}/moderation/txt/check",
-                json={"content": content.value},
-                headers={**_JSON_HEADERS, "Authorization": f"Bearer {token.value}"},
+            response = yield self._post(
+                "moderation/txt/check",
+                {"content": content.value},
+                {**_JSON_HEADERS, "Authorization": f"Bearer {token.value}"},
             )
             if response.status_code == 401:
                 self._forget(token)

@@ -104,7 +104,12 @@ def _target() -> Iterator[_Target]:
 def _scrub_request(target: _Target) -> Any:
     def scrub(request: Any) -> Any:
         url = httpx.URL(request.uri)
-        path = url.path.replace(target.real_app_path, f"/{ORG}/{APP}/", 1)
+        parts = url.path.split("/")  # ["", org, app, ...]
+        if parts[1:2] == [target.table["org_name"]]:
+            parts[1] = ORG
+            if parts[2:3] == [target.table["app_name"]]:
+                parts[2] = APP
+        path = "/".join(parts)
         request.uri = f"{BASE_URL}{path}"
         request.headers["host"] = "huanxin.test"
         request.headers.pop("content-length", None)
@@ -119,20 +124,27 @@ def _scrub_request(target: _Target) -> Any:
     return scrub
 
 
-def _scrub_response(response: dict[str, Any]) -> dict[str, Any]:
-    raw = response["body"]["string"]
-    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-    try:
-        body = json.loads(text)
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and "access_token" in body:
-        body["access_token"] = FILTERED
-        text = json.dumps(body, ensure_ascii=False)
-    text = _TOKEN_SHAPE.sub(FILTERED, text)
-    response["body"]["string"] = text.encode()
-    response["headers"].pop("Set-Cookie", None)
-    return response
+def _scrub_response(target: _Target) -> Any:
+    names = [(target.table["org_name"], ORG), (target.table["app_name"], APP)]
+
+    def scrub(response: dict[str, Any]) -> dict[str, Any]:
+        raw = response["body"]["string"]
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        try:
+            body = json.loads(text)
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and "access_token" in body:
+            body["access_token"] = FILTERED
+            text = json.dumps(body, ensure_ascii=False)
+        text = _TOKEN_SHAPE.sub(FILTERED, text)
+        for real, fake in names:  # error texts quote the org and app
+            text = text.replace(real, fake)
+        response["body"]["string"] = text.encode()
+        response["headers"].pop("Set-Cookie", None)
+        return response
+
+    return scrub
 
 
 class _Capture(httpx.BaseTransport):
@@ -161,7 +173,7 @@ def conversation(name: str, **overrides: Any) -> Iterator[tuple[Moderator, _Capt
             match_on=["method", "path", "body"],
             filter_headers=[("Authorization", f"Bearer {FILTERED}"), ("Cookie", None)],
             before_record_request=_scrub_request(target),
-            before_record_response=_scrub_response,
+            before_record_response=_scrub_response(target),
             decode_compressed_response=True,
         )
         if MODE != "replay":  # record from scratch: vcrpy would append to the old file
