@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import os
+
 import pluggy
 import pytest
+import redis
 
 from moderation_core import make_plugin_manager
 from tests.fakes import FakePlugin, FakeVendor, Recorder
@@ -33,10 +36,6 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     """The real Redis on 127.0.0.1:6379. Missing: skipped locally, a failure under CI."""
-    import os
-
-    import redis
-
     client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
     try:
         client.ping()

@@ -42,16 +42,17 @@ def test_two_moderators_share_one_rate_limit(
     cfg = shared(redis_url, name, rate_limit=5, max_wait=0)
     one = Moderator(cfg, plugin_manager=plugin_manager, transport=httpx.MockTransport(vendor))
     two = Moderator(cfg, plugin_manager=plugin_manager, transport=httpx.MockTransport(vendor))
-    outcomes = []
     with one, two:
-        for i in range(8):
-            mod = one if i % 2 == 0 else two
-            try:
-                mod.check(f"m{i}")
-                outcomes.append("ok")
-            except AllProvidersFailed as exc:
-                assert isinstance(exc.exceptions[0], RateLimited)
-                outcomes.append("limited")
+        results = [
+            (one if i % 2 == 0 else two).check_many([f"m{i}"], return_exceptions=True)[0]
+            for i in range(8)
+        ]
+    outcomes = [
+        "limited"
+        if isinstance(r, AllProvidersFailed) and isinstance(r.exceptions[0], RateLimited)
+        else "ok"
+        for r in results
+    ]
     # Five slots in the window, taken alternately by two moderators; the rest wait
     # for nothing (max_wait = 0) and are refused.
     assert outcomes == ["ok"] * 5 + ["limited"] * 3
@@ -82,9 +83,10 @@ async def test_async_moderators_share_limits_and_breakers(
 ) -> None:
     vendor = FakeVendor()
     cfg = shared(redis_url, name, rate_limit=4, max_wait=0)
+    transport = httpx.MockTransport(vendor)
     async with (
-        AsyncModerator(cfg, plugin_manager=plugin_manager, transport=httpx.MockTransport(vendor)) as one,
-        AsyncModerator(cfg, plugin_manager=plugin_manager, transport=httpx.MockTransport(vendor)) as two,
+        AsyncModerator(cfg, plugin_manager=plugin_manager, transport=transport) as one,
+        AsyncModerator(cfg, plugin_manager=plugin_manager, transport=transport) as two,
     ):
         results = await asyncio.gather(
             *(m.check(f"m{i}") for i, m in enumerate([one, two] * 4)), return_exceptions=True
@@ -93,7 +95,7 @@ async def test_async_moderators_share_limits_and_breakers(
     assert len(vendor.checks) == 4
     # a sync Moderator on the same Redis sees the same window
     with (
-        Moderator(cfg, plugin_manager=plugin_manager, transport=httpx.MockTransport(vendor)) as sync,
+        Moderator(cfg, plugin_manager=plugin_manager, transport=transport) as sync,
         pytest.raises(AllProvidersFailed),
     ):
         sync.check("one more")
