@@ -309,7 +309,8 @@ class HuanxinProvider(Provider[HuanxinConfig]):
         super().__init__(name, config)
         self.clock = clock
         base = config.base_url if config.base_url is not None else REGIONS[str(config.region)]
-        self._app_url = f"{base.rstrip('/')}/{config.org_name}/{config.app_name}"
+        self._base_url = base.rstrip("/")
+        self._app_url = f"{self._base_url}/{config.org_name}/{config.app_name}"
         self._token: _Token | None = None
         self._token_lock = threading.Lock()
 
@@ -329,7 +330,7 @@ class HuanxinProvider(Provider[HuanxinConfig]):
 
     @property
     def base_url(self) -> str:
-        return self._app_url.rsplit("/", 2)[0]
+        return self._base_url
 
     def describe(self) -> Mapping[str, Any]:
         return {
