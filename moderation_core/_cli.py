@@ -423,13 +423,21 @@ def config_check(file: Path) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=9000, show_default=True)
 @click.option(
+    "--threads/--no-threads",
+    default=True,
+    show_default=True,
+    help="Answer from a thread pool (needed for slow-answer faults) or inline (faster).",
+)
+@click.option(
     "--set",
     "options",
     multiple=True,
     metavar="KEY=VALUE",
     help="An emulator option, e.g. --set rate_limit=200 (see the provider's docs).",
 )
-def emulate(provider_type: str, host: str, port: int, options: tuple[str, ...]) -> None:
+def emulate(
+    provider_type: str, host: str, port: int, threads: bool, options: tuple[str, ...]
+) -> None:
     """Serve PROVIDER_TYPE's vendor emulator over HTTP (for demos, tests, benchmarks)."""
     registry = provider_registry(default_plugin_manager())
     try:
@@ -448,11 +456,11 @@ def emulate(provider_type: str, host: str, port: int, options: tuple[str, ...]) 
         emulator = factory(**settings)
     except (TypeError, ValueError) as exc:
         raise _CliError(f"emulator option: {exc}") from None
-    server = serve_emulator(emulator, host, port)
+    server = serve_emulator(emulator, host, port, threaded=threads)
     click.echo(f"{provider_type} emulator listening on {server.url} (Ctrl-C stops)", err=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
-        server.server_close()
+        server.stop()
