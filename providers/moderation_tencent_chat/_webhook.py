@@ -1,0 +1,227 @@
+"""``ContentCallback.ResultNotify``: verifying the request and reading it into an event.
+
+Pure functions (no IO, no clock unless none is passed), so any web framework can call
+them; the HTTP endpoint itself comes later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+import attrs
+
+from moderation_core import ContentType, Decision, ModerationError, Verdict
+from moderation_core._masking import mask_keywords
+
+from ._wire import label_for
+
+__all__ = [
+    "ACK",
+    "RESULT_NOTIFY",
+    "ModerationEvent",
+    "WebhookError",
+    "WebhookVerificationError",
+    "parse_result_notify",
+    "verify_webhook",
+    "webhook_sign",
+]
+
+RESULT_NOTIFY = "ContentCallback.ResultNotify"
+WINDOW_SECONDS = 60
+# What Tencent expects back (CONTRACTS 3.3): HTTP 200 and this body, within 2 s.
+ACK = b'{"ActionStatus":"OK","ErrorInfo":"","ErrorCode":0}'
+
+_SUGGESTIONS = {
+    "pass": Decision.PASS,
+    "normal": Decision.PASS,  # doocs documents Block/Review/Normal; the seed Block/Review/Pass
+    "review": Decision.REVIEW,
+    "block": Decision.BLOCK,
+}
+_CONTENT_TYPES = {t.name.lower(): t for t in ContentType}
+
+
+class WebhookError(ModerationError):
+    """A webhook request that is not a readable ``ContentCallback.ResultNotify``."""
+
+
+class WebhookVerificationError(WebhookError):
+    """A webhook request that failed a check; the message names the check. Answer it
+    with HTTP 401/403 and do not act on it."""
+
+
+@attrs.frozen
+class ModerationEvent:
+    """A moderation result delivered by webhook, in the shared vocabulary.
+
+    ``receiver`` is the user for one-to-one messages and ``group`` the group for group
+    messages. ``is_rest_api`` is True when the result answers a ``content_moderation``
+    call (audio or video), matched by ``request_id`` to that call's PENDING verdict.
+    ``contents`` holds the checked text entries, or the file URL.
+    """
+
+    verdict: Verdict
+    scene: str | None
+    sender: str | None
+    receiver: str | None
+    group: str | None
+    message_id: str | None
+    is_rest_api: bool
+    request_id: str | None
+    content_type: ContentType | None
+    contents: tuple[str, ...]
+    raw: Mapping[str, Any] = attrs.field(eq=False, repr=False)
+
+
+def webhook_sign(token: str, request_time: str | int) -> str:
+    """``Sign``: lowercase hex SHA-256 of the token followed by RequestTime (no HMAC)."""
+    return hashlib.sha256(f"{token}{request_time}".encode()).hexdigest()
+
+
+def _query(query: Mapping[str, str] | str) -> Mapping[str, str]:
+    if isinstance(query, str):
+        return dict(parse_qsl(query.lstrip("?"), keep_blank_values=True))
+    return query
+
+
+def verify_webhook(
+    query: Mapping[str, str] | str,
+    *,
+    sdkappid: int,
+    token: str | None = None,
+    now: float | None = None,
+    window: float = WINDOW_SECONDS,
+) -> None:
+    """Check ``SdkAppid``, and with a token ``Sign`` and ``RequestTime`` (within
+    ``window`` seconds of ``now``); raise ``WebhookVerificationError`` naming the
+    first check that failed."""
+    params = _query(query)
+    appid = params.get("SdkAppid")
+    if appid is None:
+        raise WebhookVerificationError("SdkAppid check failed: the query has no SdkAppid")
+    if appid.strip() != str(sdkappid):
+        raise WebhookVerificationError(
+            f"SdkAppid check failed: the request is for app {appid!r}, not this app"
+        )
+    if token is None:
+        return
+    sign = params.get("Sign")
+    request_time = params.get("RequestTime")
+    if not sign or not request_time:
+        raise WebhookVerificationError(
+            "Sign check failed: a webhook token is configured but the query has no "
+            "Sign/RequestTime (turn on webhook authentication in the console)"
+        )
+    try:
+        sent_at = int(request_time)
+    except ValueError:
+        raise WebhookVerificationError(
+            "RequestTime check failed: RequestTime is not a Unix time"
+        ) from None
+    current = time.time() if now is None else now
+    if abs(current - sent_at) > window:
+        raise WebhookVerificationError(
+            f"RequestTime check failed: {abs(current - sent_at):.0f} s from now, more than "
+            f"the {window:g} s allowed (a replay, or a clock off)"
+        )
+    if not hmac.compare_digest(webhook_sign(token, request_time).encode(), sign.lower().encode()):
+        raise WebhookVerificationError("Sign check failed: the signature does not match")
+
+
+def parse_result_notify(
+    body: bytes | str | Mapping[str, Any],
+    *,
+    query: Mapping[str, str] | str | None = None,
+    sdkappid: int | None = None,
+    provider: str | None = None,
+) -> ModerationEvent:
+    """Read a ``ContentCallback.ResultNotify`` body (the command may sit in the query or
+    the body). ``sdkappid``, when given, must match the body's ``SdkAppId``."""
+    data = _body(body)
+    params = _query(query) if query is not None else {}
+    command = params.get("CallbackCommand") or data.get("CallbackCommand")
+    if command != RESULT_NOTIFY:
+        got = f"{command!r}" if command else "no CallbackCommand"
+        raise WebhookError(f"not a {RESULT_NOTIFY} callback ({got})")
+    body_appid = data.get("SdkAppId", data.get("SdkAppid"))
+    if sdkappid is not None and body_appid is not None and str(body_appid) != str(sdkappid):
+        raise WebhookVerificationError(
+            "SdkAppId check failed: the body is for another app than the query says"
+        )
+
+    contact = data.get("ContactItem")
+    contact = contact if isinstance(contact, Mapping) else {}
+    text = data.get("TextContent")
+    texts: tuple[str, ...]
+    if isinstance(text, list):
+        texts = tuple(str(t) for t in text)
+    elif isinstance(text, str):
+        texts = (text,)
+    else:
+        texts = ()
+    file_url = _str(data.get("FileURL"))
+    content_type = _CONTENT_TYPES.get(str(data.get("ContentType", "")).lower())
+    request_id = _str(data.get("CtxcbRequestId")) or _str(data.get("CtxcbRequestID"))
+    keywords = data.get("CtxcbKeywords")
+    keywords = tuple(str(k) for k in keywords) if isinstance(keywords, list) else ()
+    decision = _decision(data.get("CtxcbSuggestion"), data.get("CtxcbResult"))
+    vendor_label = _str(data.get("CtxcbLabel"))
+    masked = None
+    if keywords and len(texts) == 1 and content_type in (ContentType.TEXT, None):
+        masked = mask_keywords(texts[0], keywords)
+    verdict = Verdict(
+        decision=decision,
+        label=label_for(vendor_label, decision),
+        keywords=keywords,
+        masked_text=masked,
+        provider=provider,
+        vendor_label=vendor_label,
+        request_id=request_id,
+        raw=data,
+    )
+    return ModerationEvent(
+        verdict=verdict,
+        scene=_str(data.get("Scene")),
+        sender=_str(data.get("From_Account")),
+        receiver=_str(contact.get("To_Account")),
+        group=_str(contact.get("ToGroupId")),
+        message_id=_str(data.get("MsgID")),
+        is_rest_api=data.get("IsRestAPI") is True,
+        request_id=request_id,
+        content_type=content_type,
+        contents=texts if texts else ((file_url,) if file_url else ()),
+        raw=data,
+    )
+
+
+def _body(body: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
+    if isinstance(body, Mapping):
+        return body
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise WebhookError("the webhook body is not JSON") from None
+    if not isinstance(data, dict):
+        raise WebhookError("the webhook body is not a JSON object")
+    return data
+
+
+def _str(value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    return str(value)
+
+
+def _decision(suggestion: object, result: object) -> Decision:
+    """CtxcbSuggestion when it is one we know; else CtxcbResult 1 (intercepted) is
+    BLOCK; anything else is REVIEW, never a silent PASS."""
+    if isinstance(suggestion, str) and suggestion.lower() in _SUGGESTIONS:
+        return _SUGGESTIONS[suggestion.lower()]
+    if result == 1:
+        return Decision.BLOCK
+    return Decision.REVIEW

@@ -1,0 +1,292 @@
+"""Tencent Chat's JSON on the wire: request and response shapes, the one private cattrs
+converter, the label and decision maps, and the error-code table.
+
+Everything vendor-specific about reading an answer lives here; ``_provider`` only
+decides what to send and where.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import attrs
+import cattrs
+import httpx
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+from cattrs.preconf.json import make_converter
+
+from moderation_core import (
+    AuthError,
+    Decision,
+    Label,
+    ProtocolError,
+    ProviderError,
+    ProviderUnavailable,
+    RateLimited,
+)
+
+__all__ = [
+    "AUTH_CODES",
+    "RATE_LIMIT_CODES",
+    "REFRESH_CODES",
+    "UNAVAILABLE_CODES",
+    "AuditResult",
+    "BatchItem",
+    "BatchRequest",
+    "Envelope",
+    "SingleRequest",
+    "decision_for",
+    "error_for",
+    "label_for",
+    "read_body",
+    "structure",
+    "to_json",
+]
+
+# CONTRACTS 2.4 and the seeds' tables.
+RATE_LIMIT_CODES = frozenset({60007, 60011, 60018, 60019})
+REFRESH_CODES = frozenset({70001, 70052})  # stale sig: make a new one and retry once
+AUTH_CODES = frozenset(
+    {
+        60004,
+        60005,  # account or signature check failed
+        60006,  # invalid SDKAppID
+        60010,  # identifier is not an App admin
+        60021,  # call from an IP the app does not allow
+        60025,  # sdkappid, identifier, usersig or contenttype wrong in the URL
+        70001,
+        70002,
+        70003,
+        70005,
+        70009,
+        70013,
+        70014,
+        70016,
+        70020,
+        70050,  # sig check failed and too many tries: Tencent says wait a minute
+        70051,  # admin account blocklisted
+        70052,
+    }
+)
+UNAVAILABLE_CODES = frozenset({60008, 60013, 60014, 60022, 70169, 70500, 93001, 93006})
+# Codes whose usual cause is a config mistake, spelled out so the error says what to fix.
+_HINTS = {
+    60010: "the identifier must be an App admin account",
+    60020: "Content Understanding is not enabled for this app",
+    60026: "the host does not match the app's data center: check region / base_url",
+    70016: "no key for this SDKAppID here: check region / base_url",
+    70020: "SDKAppID not found here: check region / base_url",
+    70050: "Tencent asks to wait a minute before trying again",
+    93000: "content is over the 8 KB limit",
+}
+
+_DECISIONS = {"pass": Decision.PASS, "review": Decision.REVIEW, "block": Decision.BLOCK}
+_LABELS = {
+    "normal": Label.NORMAL,
+    "polity": Label.POLITICS,
+    "porn": Label.PORN,
+    "sexy": Label.SEXY,
+    "abuse": Label.ABUSE,
+    "terror": Label.VIOLENCE,
+    "illegal": Label.ILLEGAL,
+    "ad": Label.AD,
+}
+
+
+def decision_for(result: str | None) -> Decision:
+    """Pass/Review/Block; anything else is REVIEW, never a silent PASS."""
+    if result is None:
+        return Decision.REVIEW
+    return _DECISIONS.get(result.lower(), Decision.REVIEW)
+
+
+def label_for(label: str | None, decision: Decision) -> Label:
+    """The crosswalk of DESIGN section 2; Composite and unlisted labels are OTHER. No
+    label at all is NORMAL on a pass and OTHER on a finding."""
+    if not label:
+        return Label.NORMAL if decision is Decision.PASS else Label.OTHER
+    return _LABELS.get(label.lower(), Label.OTHER)
+
+
+def error_for(code: int | None, info: str, *, secrets: tuple[str, ...] = ()) -> ProviderError:
+    """The error for a non-zero ``ErrorCode`` (request-wide or one batch item)."""
+    text = info
+    for secret in secrets:  # vendors echo URLs in odd places; never let a sig through
+        if secret:
+            text = text.replace(secret, "***")
+    text = text if len(text) <= 200 else text[:197] + "..."
+    hint = _HINTS.get(code) if code is not None else None
+    message = "Tencent Chat refused the request"
+    if text:
+        message += f": {text}"
+    if hint:
+        message += f" ({hint})"
+    if code in RATE_LIMIT_CODES:
+        return RateLimited(message, code=code)
+    if code in AUTH_CODES:
+        return AuthError(message, code=code)
+    if code in UNAVAILABLE_CODES:
+        return ProviderUnavailable(message, code=code)
+    return ProviderError(message, code=code)
+
+
+# -- requests -----------------------------------------------------------------------
+
+
+@attrs.frozen
+class SingleRequest:
+    audit_name: str
+    content_type: str
+    content: str
+    ext_sender: str | None = None
+    ext_receiver: str | None = None
+
+
+@attrs.frozen
+class BatchItem:
+    content_id: int
+    content_type: str
+    content: str
+
+
+@attrs.frozen
+class BatchRequest:
+    audit_name: str
+    contents: list[BatchItem]
+    ext_sender: str | None = None
+    ext_receiver: str | None = None
+
+
+# -- responses ----------------------------------------------------------------------
+
+
+@attrs.frozen
+class Envelope:
+    """What every answer carries (CONTRACTS 2.2)."""
+
+    action_status: str | None = None
+    error_code: int | None = None
+    error_info: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.error_code) or (self.action_status or "OK").upper() != "OK"
+
+
+@attrs.frozen
+class AuditResult:
+    """One item's answer: the single endpoint's body, or one ``AuditResults`` entry."""
+
+    result: str | None = None
+    score: int | None = None
+    label: str | None = None
+    sub_label: str | None = None
+    keywords: list[str] = attrs.Factory(list)
+    request_id: str | None = None
+    content_id: int | None = None
+    error_code: int = 0
+    error_info: str = ""
+
+
+_PASCAL = {
+    "audit_name": "AuditName",
+    "content_type": "ContentType",
+    "content": "Content",
+    "ext_sender": "ExtSender",
+    "ext_receiver": "ExtReceiver",
+    "content_id": "ContentId",
+    "contents": "Contents",
+    "action_status": "ActionStatus",
+    "error_code": "ErrorCode",
+    "error_info": "ErrorInfo",
+    "result": "Result",
+    "score": "Score",
+    "label": "Label",
+    "sub_label": "SubLabel",
+    "keywords": "Keywords",
+    "request_id": "RequestId",
+}
+
+
+def _strict_int(value: object, _type: type) -> int:
+    # The JSON preconf would turn "99" or 99.5 into ints; a vendor sending those is off-contract.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected an integer, got {type(value).__name__}")
+    return value
+
+
+def _strict_str(value: object, _type: type) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _make_converter() -> cattrs.Converter:
+    converter = make_converter()
+    converter.register_structure_hook(int, _strict_int)
+    converter.register_structure_hook(str, _strict_str)
+    for cls in (SingleRequest, BatchItem, BatchRequest):
+        renames = {
+            a.name: override(rename=_PASCAL[a.name], omit_if_default=a.default is None)
+            for a in attrs.fields(cls)
+        }
+        converter.register_unstructure_hook(
+            cls,
+            make_dict_unstructure_fn(cls, converter, **renames),  # type: ignore[arg-type]
+        )
+    for answer_cls in (Envelope, AuditResult):
+        renames = {a.name: override(rename=_PASCAL[a.name]) for a in attrs.fields(answer_cls)}
+        converter.register_structure_hook(
+            answer_cls,
+            make_dict_structure_fn(answer_cls, converter, **renames),  # type: ignore[arg-type]
+        )
+    return converter
+
+
+_CONVERTER = _make_converter()
+
+
+def to_json(request: SingleRequest | BatchRequest) -> bytes:
+    return json.dumps(
+        _CONVERTER.unstructure(request), ensure_ascii=False, separators=(",", ":")
+    ).encode()
+
+
+def read_body(response: httpx.Response) -> tuple[Envelope, dict[str, Any]]:
+    """The envelope and the whole body of a 200 answer; a non-200 status is
+    ``ProviderUnavailable`` (``RateLimited`` for 429) and a body that is not the
+    documented JSON object is a ``ProtocolError``."""
+    try:
+        host = response.request.url.host
+    except RuntimeError:  # a Response built without its request
+        host = "the vendor"
+    if response.status_code != 200:
+        message = f"HTTP {response.status_code} from {host}"
+        if response.status_code == 429:
+            retry_after = _retry_after(response.headers.get("Retry-After"))
+            raise RateLimited(message, retry_after=retry_after)
+        raise ProviderUnavailable(message)
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        raise ProtocolError(f"the answer from {host} is not JSON") from None
+    if not isinstance(body, dict) or ("ErrorCode" not in body and "ActionStatus" not in body):
+        raise ProtocolError(f"the answer from {host} is not a Tencent Chat REST answer")
+    return structure(body, Envelope), body
+
+
+def structure(data: Any, cls: type[Any]) -> Any:
+    """Structure with the private converter; a shape mismatch is a ``ProtocolError``."""
+    try:
+        return _CONVERTER.structure(data, cls)
+    except cattrs.BaseValidationError as exc:
+        problems = "; ".join(cattrs.transform_error(exc, path=cls.__name__))
+        raise ProtocolError(f"unexpected answer shape: {problems}") from None
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
