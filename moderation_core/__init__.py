@@ -33,6 +33,7 @@ from ._model import (
     Verdict,
 )
 from ._moderator import AsyncModerator, Moderator
+from ._policy import Mute
 from ._plugins import (
     ProviderRegistry,
     default_plugin_manager,
@@ -73,6 +74,7 @@ __all__ = [
     "ModerationError",
     "ModerationSettings",
     "Moderator",
+    "Mute",
     "Outcome",
     "ProtocolError",
     "Provider",

@@ -185,6 +185,20 @@ class Content:
             return _text_content(item)
         raise InvalidContent(f"expected a str or a Content to check, got {type(item).__name__}")
 
+    @classmethod
+    def from_custom(
+        cls, data: Mapping[str, Any] | str | bytes, fields: str | None = None
+    ) -> list[Content]:
+        """The contents to check in a custom message payload (a dict or JSON text):
+        the preset keys ``IMAuditContentType`` + ``IMAuditContent`` or
+        ``IMAuditContents``; or, given ``fields`` like ``"data.content|content"``, the
+        first of those fields found, as text; otherwise the whole payload as text.
+        A bad payload is InvalidContent, a bad ``fields`` spec ConfigError
+        (docs/policy.md, "Custom messages")."""
+        from ._custom import contents_from_custom  # noqa: PLC0415 - _custom imports this module
+
+        return contents_from_custom(data, fields)
+
 
 @attrs.frozen(slots=True)
 class CheckContext:

@@ -38,7 +38,9 @@ from ._errors import (
 )
 from ._masking import mask_keywords
 from ._model import CheckContext, Content, ContentType, Decision, Label, Verdict, _text_content
+from ._model import Outcome as PolicyOutcome  # ._routing's Outcome is a route's answer
 from ._plugins import default_plugin_manager, provider_registry
+from ._policy import Mute, Policy
 from ._provider import Provider
 from ._resilience import (
     AsyncBreaker,
@@ -107,6 +109,7 @@ class _BaseModerator:
         )
         self._finished_hook = self._pm.hook.check_finished
         self._shadow_hook = self._pm.hook.shadow_disagreement
+        self._policy = Policy(self.config, self._pm)  # [policy]: evaluate and mutes
 
     @classmethod
     def from_config(cls, source: ConfigSource, **kwargs: Any) -> Self:
@@ -373,6 +376,42 @@ class Moderator(_BaseModerator):
         instead of raising it."""
         context = CheckContext(scene, sender, receiver)
         return self._many(self._check(self._prepare(items), context), return_exceptions)
+
+    def evaluate(
+        self,
+        message: CheckInput | Iterable[CheckInput],
+        *,
+        scene: str | None = None,
+        sender: str | None = None,
+        receiver: str | None = None,
+    ) -> PolicyOutcome:
+        """Apply the ``[policy]`` to one message (a str, a Content, or several contents,
+        e.g. ``Content.from_custom(...)``): an Outcome with the action, the text that may
+        be delivered, the reason and the verdict (see docs/policy.md)."""
+        flow = self._policy.evaluate(message, CheckContext(scene, sender, receiver))
+        return self._policy.run_sync(self, flow)  # type: ignore[no-any-return]
+
+    def mute_sender(
+        self,
+        sender: str,
+        *,
+        scene: str | None = None,
+        duration: float | str | None = None,
+        reason: str | None = None,
+    ) -> Mute:
+        """Mute a sender in one scene (None: every scene) for ``duration`` (seconds or
+        "24h"; None: until unmuted): ``evaluate`` blocks them without asking a vendor."""
+        flow = self._policy.mute(sender, scene, duration, reason)
+        return self._policy.run_sync(self, flow)  # type: ignore[no-any-return]
+
+    def unmute_sender(self, sender: str, *, scene: str | None = None) -> int:
+        """Lift the sender's mute in ``scene``, or all of theirs when scene is None;
+        returns how many were lifted."""
+        return self._policy.run_sync(self, self._policy.unmute(sender, scene))  # type: ignore[no-any-return]
+
+    def muted_senders(self, *, scene: str | None = None) -> list[Mute]:
+        """The senders muted now: every mute, or those recorded for ``scene``."""
+        return self._policy.run_sync(self, self._policy.muted(scene))  # type: ignore[no-any-return]
 
     def _check(
         self, contents: list[Content], context: CheckContext
@@ -648,6 +687,43 @@ class AsyncModerator(_BaseModerator):
         instead of raising it."""
         context = CheckContext(scene, sender, receiver)
         return self._many(await self._check(self._prepare(items), context), return_exceptions)
+
+    async def evaluate(
+        self,
+        message: CheckInput | Iterable[CheckInput],
+        *,
+        scene: str | None = None,
+        sender: str | None = None,
+        receiver: str | None = None,
+    ) -> PolicyOutcome:
+        """Apply the ``[policy]`` to one message (a str, a Content, or several contents,
+        e.g. ``Content.from_custom(...)``): an Outcome with the action, the text that may
+        be delivered, the reason and the verdict (see docs/policy.md)."""
+        flow = self._policy.evaluate(message, CheckContext(scene, sender, receiver))
+        return await self._policy.run_async(self, flow)  # type: ignore[no-any-return]
+
+    async def mute_sender(
+        self,
+        sender: str,
+        *,
+        scene: str | None = None,
+        duration: float | str | None = None,
+        reason: str | None = None,
+    ) -> Mute:
+        """Mute a sender in one scene (None: every scene) for ``duration`` (seconds or
+        "24h"; None: until unmuted): ``evaluate`` blocks them without asking a vendor."""
+        flow = self._policy.mute(sender, scene, duration, reason)
+        return await self._policy.run_async(self, flow)  # type: ignore[no-any-return]
+
+    async def unmute_sender(self, sender: str, *, scene: str | None = None) -> int:
+        """Lift the sender's mute in ``scene``, or all of theirs when scene is None;
+        returns how many were lifted."""
+        flow = self._policy.unmute(sender, scene)
+        return await self._policy.run_async(self, flow)  # type: ignore[no-any-return]
+
+    async def muted_senders(self, *, scene: str | None = None) -> list[Mute]:
+        """The senders muted now: every mute, or those recorded for ``scene``."""
+        return await self._policy.run_async(self, self._policy.muted(scene))  # type: ignore[no-any-return]
 
     async def _check(
         self, contents: list[Content], context: CheckContext

@@ -16,7 +16,7 @@ from typing import Any
 import pluggy
 
 from ._errors import ConfigError
-from ._model import CheckContext, Content, Verdict
+from ._model import CheckContext, Content, Outcome, Verdict
 from ._provider import Provider
 
 __all__ = [
@@ -97,6 +97,16 @@ class HookSpecs:
         (``shadow.provider``) disagreed, in decision or label, with the one that
         decided (``verdict.provider``). Called from a background thread (Moderator) or
         task (AsyncModerator); must not raise."""
+
+    @hookspec(firstresult=True)
+    def policy_rule(
+        self, content: Content, verdict: Verdict, context: CheckContext
+    ) -> Outcome | None:
+        """Your own policy rule, in ``evaluate``: return an ``Outcome`` to decide this
+        content, or None to leave it to the ``[policy]`` rules (the first answer wins).
+        Runs once per content after a provider answered, before allowed_terms,
+        thresholds and actions; not for trusted or muted senders, blocked terms, nor
+        when every provider failed and ``on_failure`` decides (docs/policy.md)."""
 
 
 def make_plugin_manager(*, load_entrypoints: bool = True) -> pluggy.PluginManager:

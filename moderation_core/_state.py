@@ -1,0 +1,348 @@
+"""Policy state: mutes, recent blocks per sender, recent messages per conversation.
+
+State changes are small operation objects (``GetMutes``, ``RecordBlock``, ...). Two
+stores apply them: ``MemoryState`` in this process (bounded, LRU), and ``RedisState``,
+shared by every process that names the same Redis. ``RedisState`` writes each operation
+once, as a plan that yields batches of Redis commands (run as one MULTI/EXEC pipeline)
+and receives their replies, so the sync and the async client drive the same code.
+
+Times are seconds from the policy's clock, carried in each operation; Redis keys also
+get TTLs so nothing outlives its window.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections import OrderedDict, deque
+from collections.abc import Generator, Sequence
+from datetime import UTC, datetime
+from typing import Any, Final, TypeAlias
+from urllib.parse import quote
+
+import attrs
+
+__all__ = [
+    "AnyOp",
+    "GetMutes",
+    "ListMutes",
+    "MemoryState",
+    "Mute",
+    "Recent",
+    "RecordBlock",
+    "RedisState",
+    "Remember",
+    "SetMute",
+    "Unmute",
+    "drive_redis_async",
+    "drive_redis_sync",
+]
+
+MAX_ENTRIES: Final = 10_000  # senders or conversations kept in memory, least recent dropped
+_EVERY_SCENE: Final = "*"  # quote() escapes a literal "*", so this never names a scene
+
+
+@attrs.frozen
+class Mute:
+    """A muted sender: in ``scene`` (None: every scene) until ``until`` (None: until
+    unmuted), and why."""
+
+    sender: str
+    scene: str | None
+    until: datetime | None
+    reason: str
+
+    @property
+    def expires(self) -> float | None:
+        return None if self.until is None else self.until.timestamp()
+
+    def active(self, now: float) -> bool:
+        return self.until is None or self.until.timestamp() > now
+
+
+def mute_at(sender: str, scene: str | None, until: float | None, reason: str) -> Mute:
+    when = None if until is None else datetime.fromtimestamp(until, UTC)
+    return Mute(sender=sender, scene=scene, until=when, reason=reason)
+
+
+# -- operations ----------------------------------------------------------------------
+
+
+@attrs.frozen
+class GetMutes:
+    """The active mutes of ``sender`` that apply in ``scene`` (its own and every-scene)."""
+
+    sender: str
+    scene: str | None
+    now: float
+
+
+@attrs.frozen
+class ListMutes:
+    """Every active mute, or those recorded for one scene."""
+
+    scene: str | None
+    now: float
+
+
+@attrs.frozen
+class SetMute:
+    """Mute a sender (and forget the blocks that led there)."""
+
+    mute: Mute
+    now: float
+
+
+@attrs.frozen
+class Unmute:
+    """Lift the sender's mute in ``scene``, or every mute of theirs when scene is None.
+    Answers how many were lifted."""
+
+    sender: str
+    scene: str | None
+    now: float
+
+
+@attrs.frozen
+class RecordBlock:
+    """Count a BLOCK for the sender in the scene; answers the blocks within the window."""
+
+    sender: str
+    scene: str | None
+    within: float
+    now: float
+
+
+@attrs.frozen
+class Recent:
+    """The conversation's last ``keep`` messages within the window, oldest first."""
+
+    conversation: tuple[str, ...]
+    keep: int
+    within: float
+    now: float
+
+
+@attrs.frozen
+class Remember:
+    """Add a delivered message to the conversation."""
+
+    conversation: tuple[str, ...]
+    text: str
+    keep: int
+    within: float
+    now: float
+
+
+AnyOp: TypeAlias = GetMutes | ListMutes | SetMute | Unmute | RecordBlock | Recent | Remember
+
+
+# -- in memory -----------------------------------------------------------------------
+
+
+class MemoryState:
+    """State for one process: thread-safe, and bounded (LRU) for blocks and context."""
+
+    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
+        self._lock = threading.Lock()
+        self._max = max_entries
+        self._mutes: dict[tuple[str | None, str], Mute] = {}
+        self._blocks: OrderedDict[tuple[str | None, str], deque[float]] = OrderedDict()
+        self._recent: OrderedDict[tuple[str, ...], deque[tuple[float, str]]] = OrderedDict()
+
+    def apply(self, op: AnyOp) -> Any:
+        with self._lock:
+            return self._apply(op)
+
+    def _apply(self, op: AnyOp) -> Any:
+        match op:
+            case GetMutes(sender, scene, now):
+                scopes = {scene, None}
+                return [
+                    m
+                    for (s, who), m in self._mutes.items()
+                    if who == sender and s in scopes and m.active(now)
+                ]
+            case ListMutes(scene, now):
+                self._mutes = {k: m for k, m in self._mutes.items() if m.active(now)}
+                return [m for m in self._mutes.values() if scene is None or m.scene == scene]
+            case SetMute(mute, now):
+                self._mutes[(mute.scene, mute.sender)] = mute
+                self._blocks.pop((mute.scene, mute.sender), None)
+                return None
+            case Unmute(sender, scene, now):
+                keys = [
+                    k
+                    for k, m in self._mutes.items()
+                    if k[1] == sender and (scene is None or k[0] == scene) and m.active(now)
+                ]
+                for key in keys:
+                    del self._mutes[key]
+                return len(keys)
+            case RecordBlock(sender, scene, within, now):
+                times = _touch(self._blocks, (scene, sender), deque, self._max)
+                times.append(now)
+                while times and times[0] <= now - within:
+                    times.popleft()
+                return len(times)
+            case Recent(conversation, keep, within, now):
+                kept = self._recent.get(conversation)
+                if kept is None:
+                    return []
+                return [text for t, text in list(kept)[-keep:] if t > now - within]
+            case Remember(conversation, text, keep, within, now):
+                messages = _touch(self._recent, conversation, deque, self._max)
+                messages.append((now, text))
+                while len(messages) > keep or (messages and messages[0][0] <= now - within):
+                    messages.popleft()
+                return None
+        raise TypeError(f"unknown state operation {op!r}")  # pragma: no cover
+
+
+def _touch(table: OrderedDict[Any, Any], key: Any, factory: Any, limit: int) -> Any:
+    """The entry for key, made most recent (created if missing; the oldest dropped)."""
+    entry = table.get(key)
+    if entry is None:
+        entry = table[key] = factory()
+        if len(table) > limit:
+            table.popitem(last=False)
+    else:
+        table.move_to_end(key)
+    return entry
+
+
+# -- in Redis ------------------------------------------------------------------------
+
+Command: TypeAlias = tuple[Any, ...]
+Plan: TypeAlias = Generator[list[Command], list[Any], Any]
+
+
+def _q(part: str | None) -> str:
+    return _EVERY_SCENE if part is None else quote(part, safe="")
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))
+
+
+class RedisState:
+    """State in Redis under ``prefix``: a string per mute (with its expiry as TTL), a
+    sorted set of block times per sender and scene, a list per conversation."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def _mute_key(self, scene: str | None, sender: str) -> str:
+        return f"{self.prefix}:mute:{_q(scene)}:{_q(sender)}"
+
+    def _blocks_key(self, scene: str | None, sender: str) -> str:
+        return f"{self.prefix}:blocks:{_q(scene)}:{_q(sender)}"
+
+    def _recent_key(self, conversation: tuple[str, ...]) -> str:
+        return f"{self.prefix}:recent:" + ":".join(_q(p) for p in conversation)
+
+    def plan(self, op: AnyOp) -> Plan:
+        match op:
+            case GetMutes(sender, scene, now):
+                keys = [self._mute_key(s, sender) for s in dict.fromkeys((scene, None))]
+                (values,) = yield [("MGET", *keys)]
+                return [m for m in map(_load_mute, values) if m is not None and m.active(now)]
+            case ListMutes(scene, now):
+                pattern = f"{self.prefix}:mute:{_q(scene) if scene is not None else '*'}:*"
+                keys = yield from self._scan(pattern)
+                if not keys:
+                    return []
+                (values,) = yield [("MGET", *keys)]
+                return [m for m in map(_load_mute, values) if m is not None and m.active(now)]
+            case SetMute(mute, now):
+                key = self._mute_key(mute.scene, mute.sender)
+                ttl = () if mute.expires is None else ("PX", _ms(mute.expires - now))
+                yield [
+                    ("SET", key, _dump_mute(mute), *ttl),
+                    ("DEL", self._blocks_key(mute.scene, mute.sender)),
+                ]
+                return None
+            case Unmute(sender, scene, now):
+                if scene is not None:
+                    keys = [self._mute_key(scene, sender)]
+                else:
+                    keys = yield from self._scan(f"{self.prefix}:mute:*:{_q(sender)}")
+                if not keys:
+                    return 0
+                (values, _deleted) = yield [("MGET", *keys), ("DEL", *keys)]
+                return sum(1 for m in map(_load_mute, values) if m is not None and m.active(now))
+            case RecordBlock(sender, scene, within, now):
+                key = self._blocks_key(scene, sender)
+                member = f"{now!r}:{uuid.uuid4().hex[:12]}"
+                replies = yield [
+                    ("ZADD", key, now, member),
+                    ("ZREMRANGEBYSCORE", key, "-inf", now - within),
+                    ("ZCARD", key),
+                    ("PEXPIRE", key, _ms(within)),
+                ]
+                return int(replies[2])
+            case Recent(conversation, keep, within, now):
+                (values,) = yield [("LRANGE", self._recent_key(conversation), -keep, -1)]
+                messages = [json.loads(v) for v in values]
+                return [text for t, text in messages if t > now - within]
+            case Remember(conversation, text, keep, within, now):
+                key = self._recent_key(conversation)
+                yield [
+                    ("RPUSH", key, json.dumps([now, text], ensure_ascii=False)),
+                    ("LTRIM", key, -keep, -1),
+                    ("PEXPIRE", key, _ms(within)),
+                ]
+                return None
+        raise TypeError(f"unknown state operation {op!r}")  # pragma: no cover
+
+    def _scan(self, pattern: str) -> Generator[list[Command], list[Any], list[Any]]:
+        keys: list[Any] = []
+        cursor: Any = 0
+        while True:
+            (reply,) = yield [("SCAN", cursor, "MATCH", pattern, "COUNT", 500)]
+            cursor, found = reply
+            keys.extend(found)
+            if int(cursor) == 0:
+                return list(dict.fromkeys(keys))
+
+
+def _dump_mute(mute: Mute) -> str:
+    return json.dumps(
+        {"sender": mute.sender, "scene": mute.scene, "until": mute.expires, "reason": mute.reason},
+        ensure_ascii=False,
+    )
+
+
+def _load_mute(value: bytes | str | None) -> Mute | None:
+    if value is None:
+        return None
+    data = json.loads(value)
+    return mute_at(data["sender"], data["scene"], data["until"], data["reason"])
+
+
+def drive_redis_sync(client: Any, plan: Plan) -> Any:
+    """Run a plan on a ``redis.Redis`` client: each batch is one MULTI/EXEC."""
+    try:
+        batch = next(plan)
+        while True:
+            pipe = client.pipeline(transaction=True)
+            for command in batch:
+                pipe.execute_command(*command)
+            batch = plan.send(list(pipe.execute()))
+    except StopIteration as done:
+        return done.value
+
+
+async def drive_redis_async(client: Any, plan: Plan) -> Any:
+    """Run a plan on a ``redis.asyncio.Redis`` client."""
+    try:
+        batch = next(plan)
+        while True:
+            async with client.pipeline(transaction=True) as pipe:
+                for command in batch:
+                    pipe.execute_command(*command)
+                replies: Sequence[Any] = await pipe.execute()
+            batch = plan.send(list(replies))
+    except StopIteration as done:
+        return done.value
