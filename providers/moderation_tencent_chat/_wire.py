@@ -222,10 +222,18 @@ def _strict_str(value: object, _type: type) -> str:
     return value
 
 
+def _strict_str_list(value: object, _type: type) -> list[str]:
+    # cattrs would read "abc" as ["a", "b", "c"].
+    if not isinstance(value, list):
+        raise TypeError(f"expected an array, got {type(value).__name__}")
+    return [_strict_str(item, str) for item in value]
+
+
 def _make_converter() -> cattrs.Converter:
     converter = make_converter()
     converter.register_structure_hook(int, _strict_int)
     converter.register_structure_hook(str, _strict_str)
+    converter.register_structure_hook_func(lambda t: t == list[str], _strict_str_list)
     for cls in (SingleRequest, BatchItem, BatchRequest):
         renames = {
             a.name: override(rename=_PASCAL[a.name], omit_if_default=a.default is None)

@@ -1,0 +1,135 @@
+"""Shared builders for the Tencent Chat tests: config, emulator, moderators, answers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+
+from moderation_core import (
+    AllProvidersFailed,
+    AsyncModerator,
+    Moderator,
+    ProviderError,
+    structure_config,
+)
+from moderation_tencent_chat import TencentChatConfig, TencentChatProvider
+from moderation_tencent_chat.emulator import TencentChatEmulator, make_emulator
+from tests import fake_secrets as secrets
+
+SDKAPPID = 1400000000
+IDENTIFIER = "admin"
+BASE_URL = "http://tencent-chat.test"
+SINGLE_PATH = "/v4/im_msg_audit/content_moderation"
+BATCH_PATH = "/v4/im_msg_audit/batch_content_moderation"
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+class FakeClock:
+    """A clock that moves only when told."""
+
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def emulator(**options: Any) -> TencentChatEmulator:
+    settings: dict[str, Any] = {
+        "sdkappid": SDKAPPID,
+        "identifier": IDENTIFIER,
+        "secret_key": secrets.TENCENT_SECRET_KEY,
+    }
+    settings.update(options)
+    return make_emulator(**settings)
+
+
+def table(**overrides: Any) -> dict[str, Any]:
+    """A ``[providers.tencent]`` table with the fake credentials."""
+    result: dict[str, Any] = {
+        "type": "tencent_chat",
+        "sdkappid": SDKAPPID,
+        "identifier": IDENTIFIER,
+        "secret_key": secrets.TENCENT_SECRET_KEY,
+        "base_url": BASE_URL,
+    }
+    result.update(overrides)
+    return {k: v for k, v in result.items() if v is not None}
+
+
+def config(**overrides: Any) -> dict[str, Any]:
+    return {"providers": {"tencent": table(**overrides)}}
+
+
+def provider(clock: Callable[[], float] | None = None, **overrides: Any) -> TencentChatProvider:
+    """A provider built straight from a table, optionally on a fake clock."""
+    cfg = structure_config(
+        TencentChatProvider.config_converter, TencentChatConfig, table(**overrides), "<test>"
+    )
+    if clock is None:
+        return TencentChatProvider("tencent", cfg)
+    return TencentChatProvider("tencent", cfg, clock=clock)
+
+
+def moderator(handler: Handler, **overrides: Any) -> Moderator:
+    return Moderator.from_config(config(**overrides), transport=httpx.MockTransport(handler))
+
+
+def async_moderator(handler: Handler, **overrides: Any) -> AsyncModerator:
+    return AsyncModerator.from_config(config(**overrides), transport=httpx.MockTransport(handler))
+
+
+class Recording:
+    """Wraps a handler and keeps every request it saw."""
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        request.read()
+        self.requests.append(request)
+        return self.handler(request)
+
+    def paths(self) -> list[str]:
+        return [r.url.path for r in self.requests]
+
+
+def answer(body: Mapping[str, Any] | str | bytes, status: int = 200) -> Handler:
+    """A handler answering every request with ``body`` (JSON for a mapping)."""
+    if isinstance(body, Mapping):
+        content = json.dumps(body, ensure_ascii=False).encode()
+    else:
+        content = body.encode() if isinstance(body, str) else body
+    return lambda _request: httpx.Response(status, content=content)
+
+
+def answers(*bodies: Mapping[str, Any]) -> Recording:
+    """A recording handler answering with ``bodies`` in turn."""
+    queue = list(bodies)
+    return Recording(lambda _request: httpx.Response(200, json=queue.pop(0)))
+
+
+def fail_body(code: int, info: str = "error") -> dict[str, Any]:
+    return {"ActionStatus": "FAIL", "ErrorCode": code, "ErrorInfo": info}
+
+
+def sent_json(request: httpx.Request) -> Any:
+    return json.loads(request.content)
+
+
+def failure(mod: Moderator, item: Any = "some text") -> ProviderError:
+    """The one provider error behind a check that failed."""
+    try:
+        mod.check(item)
+    except AllProvidersFailed as group:
+        (error,) = group.exceptions
+        return error
+    raise AssertionError("the check did not fail")
