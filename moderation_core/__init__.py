@@ -33,7 +33,6 @@ from ._model import (
     Verdict,
 )
 from ._moderator import AsyncModerator, Moderator
-from ._policy import Mute
 from ._plugins import (
     ProviderRegistry,
     default_plugin_manager,
@@ -41,6 +40,7 @@ from ._plugins import (
     hookspec,
     make_plugin_manager,
 )
+from ._policy import Mute
 from ._provider import (
     AuthFlow,
     Capabilities,

@@ -217,8 +217,23 @@ def _converter() -> Any:
                 raise ValueError("expected a table, or false to turn it off in a scene")
             return converter.structure(value, rule)
 
-        converter.register_structure_hook(rule | bool | None, structure_toggle)
+        converter.register_structure_hook_func(_is(rule | bool | None), structure_toggle)
+    converter.register_structure_hook_func(_is(list[str]), _strict_str_list)
     return converter
+
+
+def _is(wanted: object) -> Callable[[object], bool]:
+    def matches(kind: object) -> bool:
+        return kind == wanted
+
+    return matches
+
+
+def _strict_str_list(value: object, _type: object) -> list[str]:
+    # A lone string would otherwise become a list of its characters.
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"expected a list of strings, got {value!r}")
+    return list(value)
 
 
 def _forbid_extra(converter: Any, cls: type, **renames: str) -> Any:
@@ -309,9 +324,12 @@ def _compile(
     actions, key = pick("actions")
     compiled_actions = {}
     for name, action in (actions or {}).items():
-        compiled_actions[_label_key(name, f"{where} {key}", allow_decisions=True)] = Action[
-            action.upper()
-        ]
+        if action.lower() not in ACTIONS:
+            raise ConfigError(
+                f"{where} {key}.{name}: must be one of {', '.join(ACTIONS)}; got {action!r}"
+            )
+        label = _label_key(name, f"{where} {key}", allow_decisions=True)
+        compiled_actions[label] = Action[action.upper()]
     thresholds, key = pick("thresholds")
     compiled_bands = {}
     for name, band in (thresholds or {}).items():
@@ -404,7 +422,12 @@ class Policy:
 
     def __init__(self, config: Config, pm: pluggy.PluginManager) -> None:
         where = config.where("policy")
-        self.settings = structure_config(_converter(), PolicySettings, dict(config.policy), where)
+        try:
+            self.settings = structure_config(
+                _converter(), PolicySettings, dict(config.policy), where
+            )
+        except ConfigError as exc:  # cattrs names a missing key by its attribute
+            raise ConfigError(str(exc).replace(".for_:", ".for:")) from None
         providers = config.order
         self._default = _compile(self.settings, None, where, providers)
         self._scenes = {
