@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 
 import ahocorasick_rs
-from moderation_local._normalize import key_view
 
 from moderation_core import Moderator
+from moderation_local._normalize import key_view
 
 COMMON_HANZI = (
     "的一是不了人我在有他这中大来上国个到说们为子和你地出道也时年得就那要下以生会自着去之过"

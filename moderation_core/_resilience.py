@@ -262,15 +262,25 @@ class Limiter:
         )
         self._limiter = limits.strategies.MovingWindowRateLimiter(storage)
         self._key = f"provider:{provider}"
+        self._queue = threading.Lock()
 
     def acquire(self) -> None:
+        if self._limiter.hit(self._item, self._key):
+            return
         give_up = time.monotonic() + self.max_wait
-        while not self._limiter.hit(self._item, self._key):
-            reset = self._limiter.get_window_stats(self._item, self._key).reset_time
-            wait = max(0.001, min(reset - time.time(), give_up - time.monotonic()))
-            if time.monotonic() + wait > give_up + 1e-9 or wait <= 0:
-                raise _waited_too_long(self.provider, self.per_second, self.max_wait)
-            time.sleep(wait)
+        # Waiters poll one at a time (first come, first served): no herd waking
+        # together, so a granted slot is used at once.
+        if self.max_wait <= 0 or not self._queue.acquire(timeout=self.max_wait):
+            raise _waited_too_long(self.provider, self.per_second, self.max_wait)
+        try:
+            while not self._limiter.hit(self._item, self._key):
+                reset = self._limiter.get_window_stats(self._item, self._key).reset_time
+                wait = max(0.001, reset - time.time())
+                if time.monotonic() + wait > give_up:
+                    raise _waited_too_long(self.provider, self.per_second, self.max_wait)
+                time.sleep(wait)
+        finally:
+            self._queue.release()
 
 
 class AsyncLimiter:
@@ -294,15 +304,28 @@ class AsyncLimiter:
         )
         self._limiter = limits.aio.strategies.MovingWindowRateLimiter(storage)
         self._key = f"provider:{provider}"
+        self._queue = asyncio.Lock()
 
     async def acquire(self) -> None:
+        if await self._limiter.hit(self._item, self._key):
+            return
         give_up = time.monotonic() + self.max_wait
-        while not await self._limiter.hit(self._item, self._key):
-            stats = await self._limiter.get_window_stats(self._item, self._key)
-            wait = max(0.001, min(stats.reset_time - time.time(), give_up - time.monotonic()))
-            if time.monotonic() + wait > give_up + 1e-9:
-                raise _waited_too_long(self.provider, self.per_second, self.max_wait)
-            await asyncio.sleep(wait)
+        if self.max_wait <= 0:
+            raise _waited_too_long(self.provider, self.per_second, self.max_wait)
+        try:
+            async with asyncio.timeout(self.max_wait):
+                await self._queue.acquire()
+        except TimeoutError:
+            raise _waited_too_long(self.provider, self.per_second, self.max_wait) from None
+        try:
+            while not await self._limiter.hit(self._item, self._key):
+                stats = await self._limiter.get_window_stats(self._item, self._key)
+                wait = max(0.001, stats.reset_time - time.time())
+                if time.monotonic() + wait > give_up:
+                    raise _waited_too_long(self.provider, self.per_second, self.max_wait)
+                await asyncio.sleep(wait)
+        finally:
+            self._queue.release()
 
 
 def backoff_hook(deadline: float) -> Callable[[Exception], bool | float]:

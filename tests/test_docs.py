@@ -48,7 +48,8 @@ def test_every_hook_is_documented_with_its_exact_signature() -> None:
         signature = inspect.signature(getattr(HookSpecs, name))
         params = [p for p in signature.parameters.values() if p.name != "self"]
         shown = ", ".join(f"{p.name}: {p.annotation}" for p in params)
-        assert f"def {name}({shown}) -> None:" in documented, name
+        returns = signature.return_annotation
+        assert f"def {name}({shown}) -> {returns}:" in documented, name
 
 
 def test_docs_show_the_example_plugin_as_it_is() -> None:
