@@ -130,11 +130,10 @@ def main() -> None:
             layer = median([p[0] for p in pairs])
             bare = median([p[1] for p in pairs])
             ratios = [p[0] / p[1] for p in pairs]
+            rounds = ", ".join(f"{r:.3f}" for r in ratios)
             print(
-                f"{label:22} layer {layer * 1e6:7.0f} µs CPU/check   bare httpx {bare * 1e6:7.0f} µs"
-                f"   layer/bare median {median(ratios):.3f} (rounds: "
-                + ", ".join(f"{r:.3f}" for r in ratios)
-                + ")  target <= 1.05"
+                f"{label:22} layer {layer * 1e6:6.0f} µs CPU/check, bare {bare * 1e6:6.0f} µs;"
+                f" layer/bare median {median(ratios):.3f} (rounds: {rounds}); target <= 1.05"
             )
 
 
