@@ -11,7 +11,6 @@ import pytest
 from click.testing import CliRunner
 
 from moderation_core._cli import main
-from moderation_tencent_chat import emulator as emulator_module
 from moderation_tencent_chat import make_usersig
 from moderation_tencent_chat.emulator import MEDIA_RULES, SEED_ANSWERS, TEXT_RULES, make_emulator
 from tests import fake_secrets as secrets
@@ -338,10 +337,3 @@ def test_thread_safe() -> None:
         ids = list(pool.map(check, range(200)))
     assert len(set(ids)) == 200
     assert emulated.requests == 200
-
-
-def test_public_names() -> None:
-    assert emulator_module.__all__ == sorted(emulator_module.__all__, key=lambda n: (
-        0 if n.isupper() else 1 if n[0].isupper() else 2, n))  # fmt: skip
-    for name in emulator_module.__all__:
-        assert hasattr(emulator_module, name)
