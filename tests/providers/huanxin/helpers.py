@@ -7,9 +7,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
-from moderation_huanxin.emulator import HuanxinEmulator, make_emulator
 
 from moderation_core import AllProvidersFailed, AsyncModerator, Moderator, ProviderError
+from moderation_huanxin.emulator import HuanxinEmulator, make_emulator
 from tests import fake_secrets as secrets
 
 ORG = "fake-org"

@@ -8,6 +8,8 @@ import json
 from typing import Any
 
 import pytest
+
+from moderation_core import Action, Decision, Label, ModerationError, Secret
 from moderation_huanxin import (
     CallbackError,
     CallbackVerificationError,
@@ -17,8 +19,6 @@ from moderation_huanxin import (
     read_callback,
     verify_callback,
 )
-
-from moderation_core import Action, Decision, Label, ModerationError, Secret
 from tests import fake_secrets as secrets
 
 SECRET = secrets.HUANXIN_CALLBACK_SECRET

@@ -6,9 +6,9 @@ from typing import Any
 
 import httpx
 import pytest
-from moderation_huanxin import DEFAULT_RATE_LIMIT, REGIONS, HuanxinConfig, HuanxinProvider
 
 from moderation_core import ConfigError, Content, ContentType, InvalidContent, Moderator, Secret
+from moderation_huanxin import DEFAULT_RATE_LIMIT, REGIONS, HuanxinConfig, HuanxinProvider
 
 from .helpers import config, emulator, table
 

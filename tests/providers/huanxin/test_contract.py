@@ -28,7 +28,6 @@ import httpx
 import pytest
 import vcr
 import yaml
-from moderation_huanxin.emulator import HuanxinEmulator
 
 from moderation_core import (
     AllProvidersFailed,
@@ -40,6 +39,7 @@ from moderation_core import (
     Verdict,
 )
 from moderation_core._serve import serving
+from moderation_huanxin.emulator import HuanxinEmulator
 from tests import fake_secrets as secrets
 
 from .helpers import APP, BASE_URL, ORG, emulator, table

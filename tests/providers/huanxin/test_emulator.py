@@ -6,11 +6,11 @@ from typing import Any
 
 import httpx
 import pytest
-from moderation_huanxin import HuanxinProvider
-from moderation_huanxin.emulator import FAULTS, RULES, judge, make_emulator
 
 from moderation_core import make_plugin_manager
 from moderation_core._plugins import provider_registry
+from moderation_huanxin import HuanxinProvider
+from moderation_huanxin.emulator import FAULTS, RULES, judge, make_emulator
 from tests import fake_secrets as secrets
 
 from .helpers import APP, ORG, FakeClock, emulator

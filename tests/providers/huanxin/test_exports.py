@@ -5,9 +5,9 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+
 import moderation_huanxin
 from moderation_huanxin import emulator as emulator_module
-
 from tests import fake_secrets as secrets
 
 from .helpers import APP, ORG, emulator

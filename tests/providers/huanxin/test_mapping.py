@@ -6,9 +6,9 @@ from typing import Any
 
 import httpx
 import pytest
-from moderation_huanxin import score_from_probability
 
 from moderation_core import Content, Decision, Label, ProtocolError
+from moderation_huanxin import score_from_probability
 
 from .helpers import (
     CHECK_PATH,

@@ -8,9 +8,9 @@ import re
 
 import httpx
 import pytest
-from moderation_huanxin import HuanxinProvider
 
 from moderation_core import AllProvidersFailed, ProviderError
+from moderation_huanxin import HuanxinProvider
 from tests import fake_secrets as secrets
 
 from .helpers import CHECK_PATH, answering, emulator, moderator

@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from moderation_huanxin import HuanxinProvider, token_refresh_margin
 
 from moderation_core import AuthError, Decision, ProviderUnavailable
+from moderation_huanxin import HuanxinProvider, token_refresh_margin
 
 from .helpers import (
     CHECK_PATH,
