@@ -131,6 +131,11 @@ def _check_expire(_inst: object, _attr: object, value: int) -> None:
         raise ValueError(f"usersig_expire must be at least 60 seconds, got {value}")
 
 
+def _check_rate_limit(_inst: object, _attr: object, value: float | None) -> None:
+    if value is not None and value <= 0:
+        raise ValueError(f"rate_limit must be more than 0 requests/s, got {value:g}")
+
+
 def _check_audit_name(_inst: object, _attr: object, value: str) -> None:
     if not value.strip():
         raise ValueError("audit_name must not be empty")
@@ -149,6 +154,8 @@ class TencentChatConfig(HttpProviderConfig):
     usersig_expire: int = attrs.field(default=86400, validator=_check_expire)
     webhook_token: Secret | None = attrs.field(default=None, repr=False)
     timeout: float = attrs.field(default=10.0, validator=_check_timeout)
+    # The vendor allows 200 requests/s per endpoint; one limit for both stays under either.
+    rate_limit: float | None = attrs.field(default=200.0, validator=_check_rate_limit)
 
     def __attrs_post_init__(self) -> None:
         if self.region is not None and self.base_url is not None:
