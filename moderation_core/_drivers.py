@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from typing import Any
 
+import cattrs
 import httpx
 
 from ._errors import AuthError, ProtocolError, ProviderError, ProviderUnavailable
@@ -29,8 +30,16 @@ __all__ = ["run_async", "run_sync"]
 
 log = logging.getLogger("moderation_core")
 
-# What a provider's parsing raises when a vendor sends a shape it did not expect.
-_PARSE_ERRORS = (KeyError, IndexError, TypeError, ValueError, AttributeError)
+# What a provider's parsing raises when a vendor sends a shape it did not expect
+# (cattrs' validation errors are ExceptionGroups, not ValueErrors).
+_PARSE_ERRORS = (
+    KeyError,
+    IndexError,
+    TypeError,
+    ValueError,
+    AttributeError,
+    cattrs.BaseValidationError,
+)
 
 _AnyFlow = Generator[httpx.Request, httpx.Response, Any]
 

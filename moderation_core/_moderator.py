@@ -44,6 +44,7 @@ from ._model import Outcome as PolicyOutcome  # ._routing's Outcome is a route's
 from ._plugins import default_plugin_manager, provider_registry
 from ._policy import Mute, Policy
 from ._provider import Provider
+from ._redact import redact_query_params
 from ._resilience import (
     AsyncBreaker,
     AsyncLimiter,
@@ -117,6 +118,7 @@ class _BaseModerator:
                 provider_class.from_config(name, table, where, base_dir=self.config.base_dir)
             )
         self._providers: tuple[Provider[Any], ...] = tuple(providers)
+        redact_query_params(n for p in self._providers for n in p.secret_query_params)
         split = self._settings.long_text == "split"
         # Chunks overlap by the longest keyword any local lexicon knows, at least 32.
         longest = max((int(getattr(p, "longest_keyword", 0)) for p in providers), default=0)

@@ -116,6 +116,9 @@ class Provider(abc.ABC, Generic[ConfigT]):
     config_class: ClassVar[builtins.type[Any]]
     description: ClassVar[str] = ""
     emulator: ClassVar[Callable[..., Emulator] | None] = None
+    # Query parameters that carry a credential (e.g. Tencent's "usersig"): the core
+    # rewrites their values in httpx's log lines.
+    secret_query_params: ClassVar[tuple[str, ...]] = ()
 
     config_converter: ClassVar[cattrs.Converter] = make_config_converter()
 

@@ -72,27 +72,6 @@ _MIN_TIMEOUT = 3.0  # the IM backend allows itself 3 s per REST call
 _IDENTIFIER = re.compile(r"[^\s]{1,32}")
 
 
-_USERSIG_IN_URL = re.compile(r"(usersig=)[^&\s\"']+")
-
-
-class _RedactUserSig(logging.Filter):
-    """httpx logs every request's full URL at INFO, and Tencent's URL carries the UserSig:
-    rewrite it to ``usersig=FILTERED`` before any handler sees the record."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if "usersig=" in message:
-            record.msg = _USERSIG_IN_URL.sub(r"\1FILTERED", message)
-            record.args = ()
-        return True
-
-
-def _redact_httpx_logs() -> None:
-    logger = logging.getLogger("httpx")
-    if not any(isinstance(f, _RedactUserSig) for f in logger.filters):
-        logger.addFilter(_RedactUserSig())
-
-
 def region_name(value: str) -> str:
     """The canonical name of a data center, accepting any case and - or space for _."""
     name = re.sub(r"[\s-]+", "_", value.strip().lower())
@@ -174,6 +153,7 @@ class TencentChatProvider(Provider[TencentChatConfig]):
         "Tencent Cloud Chat content moderation (text and image now; audio and video by webhook)"
     )
     emulator = staticmethod(make_emulator)
+    secret_query_params: ClassVar[tuple[str, ...]] = ("usersig",)
     config_converter = make_config_converter()
 
     _CAPABILITIES = Capabilities(
@@ -192,7 +172,6 @@ class TencentChatProvider(Provider[TencentChatConfig]):
         clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(name, config)
-        _redact_httpx_logs()
         self._base = self._base_for(config)
         self._usersig = UserSigCache(
             config.sdkappid,
