@@ -13,6 +13,7 @@ once more and re-runs the check once; a second refusal is an ``AuthError``.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import threading
 import time
@@ -26,7 +27,7 @@ from ._errors import AuthError, ProtocolError, ProviderError, ProviderUnavailabl
 from ._model import CheckContext, Content
 from ._provider import ItemResult, Provider, StaleCredentials
 
-__all__ = ["run_async", "run_sync"]
+__all__ = ["AuthGate", "run_async", "run_sync"]
 
 log = logging.getLogger("moderation_core")
 
@@ -165,12 +166,44 @@ def _refused(provider: Provider[Any], exc: StaleCredentials) -> AuthError:
     )
 
 
+class AuthGate:
+    """One credential fetch at a time for one provider. A caller that waited while a
+    fetch failed gets that fetch's error instead of trying again itself, so a vendor
+    that cannot issue tokens costs one timeout, not one per waiting check."""
+
+    def __init__(self, lock: threading.Lock | asyncio.Lock) -> None:
+        self.lock = lock
+        self.started = 0  # fetches begun
+        self.fetching = False
+        self.failure: tuple[int, ProviderError] | None = None  # (fetch number, error)
+
+    def first_relevant(self) -> int:
+        """The first fetch whose outcome a caller arriving now waits for: the one in
+        progress, or else the next one."""
+        return self.started if self.fetching else self.started + 1
+
+    def shared_failure(self, first_relevant: int) -> ProviderError | None:
+        if self.failure is not None and self.failure[0] >= first_relevant:
+            return copy.copy(self.failure[1])
+        return None
+
+    def begin(self) -> int:
+        self.started += 1
+        self.fetching = True
+        return self.started
+
+    def end(self, number: int, error: ProviderError | None) -> None:
+        self.fetching = False
+        if error is not None:
+            self.failure = (number, error)
+
+
 def run_sync(
     provider: Provider[Any],
     contents: Sequence[Content],
     context: CheckContext,
     client: httpx.Client | None,
-    auth_lock: threading.Lock,
+    gate: AuthGate,
     before_send: Callable[[], None] | None = None,
     deadline: float | None = None,
 ) -> list[ItemResult]:
@@ -179,12 +212,21 @@ def run_sync(
     (monotonic seconds) caps every request's timeout."""
     for attempt in (1, 2):
         if provider.auth_flow() is not None:
-            with auth_lock:  # one fetch at a time; whoever waited finds it done
-                auth = provider.auth_flow()
+            waited_for = gate.first_relevant()
+            with gate.lock:  # type: ignore[union-attr]  # one fetch at a time
+                if (shared := gate.shared_failure(waited_for)) is not None:
+                    raise shared
+                auth = provider.auth_flow()  # whoever waited may find it done
                 if auth is not None:
-                    _drive_sync(
-                        auth, client, provider.name, before_send, deadline, provider.timeout
-                    )
+                    number = gate.begin()
+                    try:
+                        _drive_sync(
+                            auth, client, provider.name, before_send, deadline, provider.timeout
+                        )
+                    except ProviderError as exc:
+                        gate.end(number, exc)
+                        raise
+                    gate.end(number, None)
         try:
             flow = provider.flow(contents, context)
             results = _drive_sync(
@@ -203,19 +245,28 @@ async def run_async(
     contents: Sequence[Content],
     context: CheckContext,
     client: httpx.AsyncClient | None,
-    auth_lock: asyncio.Lock,
+    gate: AuthGate,
     before_send: Callable[[], Awaitable[None]] | None = None,
     deadline: float | None = None,
 ) -> list[ItemResult]:
     """The same as ``run_sync``, awaiting an async client."""
     for attempt in (1, 2):
         if provider.auth_flow() is not None:
-            async with auth_lock:
+            waited_for = gate.first_relevant()
+            async with gate.lock:  # type: ignore[union-attr]
+                if (shared := gate.shared_failure(waited_for)) is not None:
+                    raise shared
                 auth = provider.auth_flow()
                 if auth is not None:
-                    await _drive_async(
-                        auth, client, provider.name, before_send, deadline, provider.timeout
-                    )
+                    number = gate.begin()
+                    try:
+                        await _drive_async(
+                            auth, client, provider.name, before_send, deadline, provider.timeout
+                        )
+                    except ProviderError as exc:
+                        gate.end(number, exc)
+                        raise
+                    gate.end(number, None)
         try:
             flow = provider.flow(contents, context)
             results = await _drive_async(

@@ -29,7 +29,7 @@ import httpx
 import pluggy
 
 from ._config import DEFAULT_CONFIG, Config, load_config
-from ._drivers import run_async, run_sync
+from ._drivers import AuthGate, run_async, run_sync
 from ._errors import (
     AllProvidersFailed,
     ConfigError,
@@ -329,7 +329,7 @@ class Moderator(_BaseModerator):
     ) -> None:
         super().__init__(config, plugin_manager=plugin_manager, transport=transport)
         self._clients: dict[str, httpx.Client] = {}
-        self._auth_locks = {p.name: threading.Lock() for p in self._providers}
+        self._auth_gates = {p.name: AuthGate(threading.Lock()) for p in self._providers}
         self._redis: Any = None
         self._lanes = {p.name: self._lane(p) for p in self._providers if p.uses_http}
         self._shadow_pool: concurrent.futures.ThreadPoolExecutor | None = None
@@ -489,7 +489,7 @@ class Moderator(_BaseModerator):
         if lane is None:  # no HTTP: nothing to limit, break or retry
             try:
                 return run_sync(
-                    provider, job.contents, context, None, self._auth_locks[provider.name]
+                    provider, job.contents, context, None, self._auth_gates[provider.name]
                 )
             except ProviderError as exc:
                 return exc
@@ -515,7 +515,7 @@ class Moderator(_BaseModerator):
                     job.contents,
                     context,
                     self._client(provider),
-                    self._auth_locks[provider.name],
+                    self._auth_gates[provider.name],
                     lane.limiter.acquire if lane.limiter else None,
                     deadline,
                 )
@@ -639,7 +639,7 @@ class AsyncModerator(_BaseModerator):
     ) -> None:
         super().__init__(config, plugin_manager=plugin_manager, transport=transport)
         self._clients: dict[str, httpx.AsyncClient] = {}
-        self._auth_locks = {p.name: asyncio.Lock() for p in self._providers}
+        self._auth_gates = {p.name: AuthGate(asyncio.Lock()) for p in self._providers}
         self._redis: Any = None
         self._lanes = {p.name: self._lane(p) for p in self._providers if p.uses_http}
         self._batchers: dict[str, _Batcher] = {}
@@ -807,7 +807,7 @@ class AsyncModerator(_BaseModerator):
         if lane is None:  # no HTTP: nothing to limit, break, batch or retry
             try:
                 return await run_async(
-                    provider, job.contents, context, None, self._auth_locks[provider.name]
+                    provider, job.contents, context, None, self._auth_gates[provider.name]
                 )
             except ProviderError as exc:
                 return exc
@@ -849,7 +849,7 @@ class AsyncModerator(_BaseModerator):
                     job.contents,
                     context,
                     self._client(provider),
-                    self._auth_locks[provider.name],
+                    self._auth_gates[provider.name],
                     lane.limiter.acquire if lane.limiter else None,
                     deadline,
                 )

@@ -76,6 +76,8 @@ class FakeProvider(Provider[FakeConfig]):
 
     def _fetch_token(self) -> AuthFlow:
         response = yield httpx.Request("POST", f"{self.base}/token", json={})
+        if response.status_code >= 500:
+            raise ProviderUnavailable(f"token endpoint answered {response.status_code}")
         self.token = response.json()["token"]
 
     def flow(self, contents: Sequence[Content], context: CheckContext) -> Flow:
@@ -122,7 +124,9 @@ class FakeVendor:
         garbage: bool = False,
         refuse_tokens: int = 0,
         item_errors: bool = True,
+        token_fail: bool = False,
     ) -> None:
+        self.token_fail = token_fail
         self.fail = fail
         self.item_errors = item_errors
         self.garbage = garbage
@@ -135,6 +139,8 @@ class FakeVendor:
         with self._lock:
             if request.url.path == "/token":
                 self.token_fetches += 1
+                if self.token_fail:
+                    return httpx.Response(503, text="token service down")
                 return httpx.Response(200, json={"token": f"t-{self.token_fetches}"})
             body = json.loads(request.content)
             self.checks.append(body)

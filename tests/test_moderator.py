@@ -287,6 +287,41 @@ async def test_concurrent_async_checks_share_one_credential_fetch(
     assert vendor.token_fetches == 1
 
 
+async def test_a_failed_credential_fetch_is_shared_by_everyone_who_waited(
+    plugin_manager: pluggy.PluginManager,
+) -> None:
+    vendor = FakeVendor(token_fail=True)
+
+    async def slow_vendor(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.01)  # the others arrive while the fetch is under way
+        return vendor(request)
+
+    async with AsyncModerator(
+        # A breaker that stays closed, to show a later check does try again.
+        config(
+            (
+                "a",
+                {
+                    "use_token": True,
+                    "max_in_flight": 32,
+                    "breaker": {"failures": 99, "min_calls": 99},
+                },
+            )
+        ),
+        plugin_manager=plugin_manager,
+        transport=httpx.MockTransport(slow_vendor),
+    ) as mod:
+        results = await asyncio.gather(
+            *(mod.check(f"hello {i}") for i in range(20)), return_exceptions=True
+        )
+        assert all(isinstance(r, AllProvidersFailed) for r in results)
+        assert vendor.token_fetches == 1  # not one per waiting check
+        with pytest.raises(AllProvidersFailed):
+            await mod.check("later")  # a later check tries again
+    assert vendor.token_fetches == 2
+    assert vendor.checks == []
+
+
 def test_transport_errors_become_provider_unavailable_without_the_url(
     plugin_manager: pluggy.PluginManager,
 ) -> None:
