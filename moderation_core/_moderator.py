@@ -345,7 +345,13 @@ class Moderator(_BaseModerator):
             breaker=Breaker(
                 provider.name, _knob(provider, "breaker", BreakerSettings()), self._redis
             ),
-            limiter=Limiter(provider.name, rate, _knob(provider, "max_wait", 1.0), url)
+            limiter=Limiter(
+                provider.name,
+                rate,
+                _knob(provider, "max_wait", 1.0),
+                url,
+                _knob(provider, "rate_burst", None),
+            )
             if rate
             else None,
             gate=threading.BoundedSemaphore(_knob(provider, "max_in_flight", 8)),
@@ -657,7 +663,13 @@ class AsyncModerator(_BaseModerator):
                 provider.name, _knob(provider, "breaker", BreakerSettings()), self._redis
             ),
             limiter=(
-                AsyncLimiter(provider.name, rate, _knob(provider, "max_wait", 1.0), url)
+                AsyncLimiter(
+                    provider.name,
+                    rate,
+                    _knob(provider, "max_wait", 1.0),
+                    url,
+                    _knob(provider, "rate_burst", None),
+                )
                 if rate
                 else None
             ),

@@ -91,10 +91,13 @@ class HttpProviderConfig:
     type: str
     base_url: str | None = None
     timeout: float = attrs.field(default=10.0, validator=attrs.validators.gt(0))
-    rate_limit: float | None = attrs.field(
-        default=None, validator=attrs.validators.optional(attrs.validators.gt(0))
+    rate_limit: float | None = attrs.field(  # 0 or None: no limit
+        default=None, validator=attrs.validators.optional(attrs.validators.ge(0))
     )
     retries: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    rate_burst: int | None = attrs.field(  # back-to-back requests; None: 5% of rate_limit
+        default=None, validator=attrs.validators.optional(attrs.validators.ge(1))
+    )
     max_wait: float = attrs.field(default=1.0, validator=attrs.validators.ge(0))
     max_in_flight: int = attrs.field(default=8, validator=attrs.validators.ge(1))
     breaker: BreakerSettings = attrs.field(factory=BreakerSettings)

@@ -40,6 +40,7 @@ __all__ = [
     "BreakerSettings",
     "BreakerState",
     "Limiter",
+    "Pace",
     "backoff_hook",
     "rate_item",
 ]
@@ -244,12 +245,48 @@ def _waited_too_long(provider: str, per_second: float, max_wait: float) -> RateL
     )
 
 
+class Pace:
+    """Spaces one process's requests ``1/rate`` seconds apart, letting at most
+    ``burst`` go back to back (GCRA). ``limits`` counts whole one-second windows, so on
+    its own it lets a window's slots go out in one burst, and jitter on the way turns a
+    burst into an over-limit second at the vendor (measured here: 201-203 seen against a
+    195/s limit). A few lines, as no limiter library paces both sync and async callers."""
+
+    def __init__(self, per_second: float, burst: int, clock: Clock = time.monotonic) -> None:
+        self._interval = 1.0 / per_second
+        self._tolerance = (max(1, burst) - 1) * self._interval
+        self._due = 0.0  # when the next request is due at the steady pace
+        self._clock = clock
+        self._lock = threading.Lock()
+
+    def reserve(self, max_wait: float) -> float | None:
+        """Seconds to wait for this caller's turn, or None if that is over max_wait."""
+        with self._lock:
+            now = self._clock()
+            due = max(self._due, now)
+            wait = max(0.0, due - self._tolerance - now)
+            if wait > max_wait:
+                return None
+            self._due = due + self._interval
+            return wait
+
+
+def default_burst(per_second: float) -> int:
+    """Back-to-back requests allowed by default: 5% of the rate, at least one."""
+    return max(1, math.floor(per_second / 20))
+
+
 class Limiter:
     """A moving-window limit for one provider, for sync callers; ``acquire`` waits up
     to ``max_wait`` seconds for a slot, then raises RateLimited."""
 
     def __init__(
-        self, provider: str, per_second: float, max_wait: float, redis_url: str | None
+        self,
+        provider: str,
+        per_second: float,
+        max_wait: float,
+        redis_url: str | None,
+        burst: int | None = None,
     ) -> None:
         self.provider = provider
         self.per_second = per_second
@@ -263,11 +300,17 @@ class Limiter:
         self._limiter = limits.strategies.MovingWindowRateLimiter(storage)
         self._key = f"provider:{provider}"
         self._queue = threading.Lock()
+        self._pace = Pace(per_second, burst or default_burst(per_second))
 
     def acquire(self) -> None:
+        give_up = time.monotonic() + self.max_wait
+        delay = self._pace.reserve(self.max_wait)
+        if delay is None:
+            raise _waited_too_long(self.provider, self.per_second, self.max_wait)
+        if delay > 0:
+            time.sleep(delay)
         if self._limiter.hit(self._item, self._key):
             return
-        give_up = time.monotonic() + self.max_wait
         # Waiters poll one at a time (first come, first served): no herd waking
         # together, so a granted slot is used at once.
         if self.max_wait <= 0 or not self._queue.acquire(timeout=self.max_wait):
@@ -287,7 +330,12 @@ class AsyncLimiter:
     """The same limit for async callers."""
 
     def __init__(
-        self, provider: str, per_second: float, max_wait: float, redis_url: str | None
+        self,
+        provider: str,
+        per_second: float,
+        max_wait: float,
+        redis_url: str | None,
+        burst: int | None = None,
     ) -> None:
         self.provider = provider
         self.per_second = per_second
@@ -305,11 +353,17 @@ class AsyncLimiter:
         self._limiter = limits.aio.strategies.MovingWindowRateLimiter(storage)
         self._key = f"provider:{provider}"
         self._queue = asyncio.Lock()
+        self._pace = Pace(per_second, burst or default_burst(per_second))
 
     async def acquire(self) -> None:
+        give_up = time.monotonic() + self.max_wait
+        delay = self._pace.reserve(self.max_wait)
+        if delay is None:
+            raise _waited_too_long(self.provider, self.per_second, self.max_wait)
+        if delay > 0:
+            await asyncio.sleep(delay)
         if await self._limiter.hit(self._item, self._key):
             return
-        give_up = time.monotonic() + self.max_wait
         if self.max_wait <= 0:
             raise _waited_too_long(self.provider, self.per_second, self.max_wait)
         try:

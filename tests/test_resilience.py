@@ -35,6 +35,7 @@ from moderation_core._resilience import (
     Breaker,
     BreakerSettings,
     BreakerState,
+    Pace,
     backoff_hook,
     breaker_allows,
     breaker_record,
@@ -191,14 +192,14 @@ def test_rate_limit_wait_beyond_max_wait_is_rate_limited_and_falls_back(
     plugin_manager: pluggy.PluginManager,
 ) -> None:
     vendors = {"a": FakeVendor(), "b": FakeVendor()}
-    cfg = config(("a", {"rate_limit": 3, "max_wait": 0}), ("b", {}))
+    cfg = config(("a", {"rate_limit": 3, "rate_burst": 3, "max_wait": 0}), ("b", {}))
     with Moderator(cfg, plugin_manager=plugin_manager, transport=routed(vendors)) as mod:
         providers = [mod.check(f"m{i}").provider for i in range(6)]
     assert providers == ["a", "a", "a", "b", "b", "b"]
 
 
 def test_rate_limited_error_when_nothing_else_is_left(plugin_manager: pluggy.PluginManager) -> None:
-    cfg = config(("a", {"rate_limit": 1, "max_wait": 0}))
+    cfg = config(("a", {"rate_limit": 1, "max_wait": 0}))  # one request, then none for 1 s
     with Moderator(
         cfg, plugin_manager=plugin_manager, transport=httpx.MockTransport(FakeVendor())
     ) as mod:
@@ -463,3 +464,25 @@ def test_a_passed_deadline_stops_retries_and_fallbacks(
         mod.check("hello")
     assert all("deadline" in str(e) for e in caught.value.exceptions)
     assert vendors["b"].checks == []
+
+
+def test_pace_spaces_requests_after_a_small_burst() -> None:
+    now = [100.0]
+    pace = Pace(per_second=10, burst=3, clock=lambda: now[0])
+    waits = [pace.reserve(max_wait=5) for _ in range(6)]
+    # three back to back, then each 0.1 s after the one before
+    assert waits == pytest.approx([0.0, 0.0, 0.0, 0.1, 0.2, 0.3])
+    assert pace.reserve(max_wait=0.35) is None  # the next is 0.4 s away: too long
+    now[0] += 10  # idle: the burst is available again
+    assert pace.reserve(max_wait=0) == 0.0
+
+
+def test_paced_requests_fall_back_when_they_cannot_wait(
+    plugin_manager: pluggy.PluginManager,
+) -> None:
+    vendors = {"a": FakeVendor(), "b": FakeVendor()}
+    cfg = config(("a", {"rate_limit": 100, "rate_burst": 2, "max_wait": 0}), ("b", {}))
+    with Moderator(cfg, plugin_manager=plugin_manager, transport=routed(vendors)) as mod:
+        providers = [mod.check(f"m{i}").provider for i in range(4)]
+    assert providers[:2] == ["a", "a"]  # the burst
+    assert "b" in providers[2:]  # then 10 ms apart: an immediate third cannot wait

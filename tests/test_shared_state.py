@@ -39,7 +39,7 @@ def test_two_moderators_share_one_rate_limit(
     plugin_manager: pluggy.PluginManager, redis_url: str, name: str
 ) -> None:
     vendor = FakeVendor()
-    cfg = shared(redis_url, name, rate_limit=5, max_wait=0)
+    cfg = shared(redis_url, name, rate_limit=5, rate_burst=5, max_wait=0)
     one = Moderator(cfg, plugin_manager=plugin_manager, transport=httpx.MockTransport(vendor))
     two = Moderator(cfg, plugin_manager=plugin_manager, transport=httpx.MockTransport(vendor))
     with one, two:
@@ -82,7 +82,7 @@ async def test_async_moderators_share_limits_and_breakers(
     plugin_manager: pluggy.PluginManager, redis_url: str, name: str
 ) -> None:
     vendor = FakeVendor()
-    cfg = shared(redis_url, name, rate_limit=4, max_wait=0)
+    cfg = shared(redis_url, name, rate_limit=4, rate_burst=4, max_wait=0)
     transport = httpx.MockTransport(vendor)
     async with (
         AsyncModerator(cfg, plugin_manager=plugin_manager, transport=transport) as one,

@@ -156,8 +156,8 @@ def _config_problems(config: HuanxinConfig) -> list[str]:
         problems.append(f"base_url must start with http:// or https://, got {config.base_url!r}")
     if config.token_ttl is not None and config.token_ttl < 0:
         problems.append("token_ttl must be >= 0 seconds (0: the token never expires)")
-    if config.rate_limit is not None and config.rate_limit <= 0:
-        problems.append("rate_limit must be > 0 requests/s")
+    if config.rate_limit is not None and config.rate_limit < 0:
+        problems.append("rate_limit must be 0 (no limit) or more requests/s")
     return problems
 
 

@@ -111,8 +111,8 @@ def _check_expire(_inst: object, _attr: object, value: int) -> None:
 
 
 def _check_rate_limit(_inst: object, _attr: object, value: float | None) -> None:
-    if value is not None and value <= 0:
-        raise ValueError(f"rate_limit must be more than 0 requests/s, got {value:g}")
+    if value is not None and value < 0:
+        raise ValueError(f"rate_limit must be 0 (no limit) or more requests/s, got {value:g}")
 
 
 def _check_audit_name(_inst: object, _attr: object, value: str) -> None:
