@@ -41,7 +41,10 @@ async def run_callers(callers: int, checks: int, one: Callable[[int], Awaitable[
 
 
 async def layer_rate(url: str, callers: int, checks: int, batch_window: float) -> float:
-    config = {"moderation": {"batch_window": batch_window}, "providers": {"t": tencent("t", url, rate_limit=0)}}
+    config = {
+        "moderation": {"batch_window": batch_window},
+        "providers": {"t": tencent("t", url, rate_limit=0)},
+    }
     async with AsyncModerator(config) as mod:
         await run_callers(callers, 200, lambda n: mod.check(TEXTS[n % len(TEXTS)]))  # warm up
         return await run_callers(callers, checks, lambda n: mod.check(TEXTS[n % len(TEXTS)]))

@@ -70,7 +70,10 @@ async def bare_async(client: httpx.AsyncClient, url: str, usersig: str, text: st
 
 def measure_sync(url: str, checks: int) -> tuple[float, float]:
     usersig = make_usersig(SDKAPPID, "admin", DEMO_KEY, expire=86400)
-    config = {"moderation": {"batch_window": 0}, "providers": {"t": tencent("t", url, rate_limit=0)}}
+    config = {
+        "moderation": {"batch_window": 0},
+        "providers": {"t": tencent("t", url, rate_limit=0)},
+    }
     with Moderator(config) as mod, httpx.Client() as client:
         for text in TEXTS:  # warm both paths (connections, UserSig cache, imports)
             mod.check(text)
@@ -91,7 +94,10 @@ def measure_sync(url: str, checks: int) -> tuple[float, float]:
 
 async def measure_async(url: str, checks: int, in_flight: int = 8) -> tuple[float, float]:
     usersig = make_usersig(SDKAPPID, "admin", DEMO_KEY, expire=86400)
-    config = {"moderation": {"batch_window": 0}, "providers": {"t": tencent("t", url, rate_limit=0)}}
+    config = {
+        "moderation": {"batch_window": 0},
+        "providers": {"t": tencent("t", url, rate_limit=0)},
+    }
     gate = asyncio.Semaphore(in_flight)
 
     async with AsyncModerator(config) as mod, httpx.AsyncClient() as client:
