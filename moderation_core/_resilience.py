@@ -276,7 +276,28 @@ def default_burst(per_second: float) -> int:
     return max(1, math.floor(per_second / 20))
 
 
-class Limiter:
+class _LimiterBase:
+    """What the sync and async limiters share: the limit, the pace and the key."""
+
+    def __init__(
+        self,
+        provider: str,
+        per_second: float,
+        max_wait: float,
+        burst: int | None = None,
+    ) -> None:
+        self.provider = provider
+        self.per_second = per_second
+        self.max_wait = max_wait
+        self._item = rate_item(per_second)
+        self._key = f"provider:{provider}"
+        self._pace = Pace(per_second, burst or default_burst(per_second))
+
+    def _refused(self) -> RateLimited:
+        return _waited_too_long(self.provider, self.per_second, self.max_wait)
+
+
+class Limiter(_LimiterBase):
     """A moving-window limit for one provider, for sync callers; ``acquire`` waits up
     to ``max_wait`` seconds for a slot, then raises RateLimited."""
 
@@ -288,25 +309,20 @@ class Limiter:
         redis_url: str | None,
         burst: int | None = None,
     ) -> None:
-        self.provider = provider
-        self.per_second = per_second
-        self.max_wait = max_wait
-        self._item = rate_item(per_second)
+        super().__init__(provider, per_second, max_wait, burst)
         storage = (
             limits.storage.RedisStorage(redis_url, key_prefix="moderation_core")
             if redis_url
             else limits.storage.MemoryStorage()
         )
         self._limiter = limits.strategies.MovingWindowRateLimiter(storage)
-        self._key = f"provider:{provider}"
         self._queue = threading.Lock()
-        self._pace = Pace(per_second, burst or default_burst(per_second))
 
     def acquire(self) -> None:
         give_up = time.monotonic() + self.max_wait
         delay = self._pace.reserve(self.max_wait)
         if delay is None:
-            raise _waited_too_long(self.provider, self.per_second, self.max_wait)
+            raise self._refused()
         if delay > 0:
             time.sleep(delay)
         if self._limiter.hit(self._item, self._key):
@@ -314,19 +330,19 @@ class Limiter:
         # Waiters poll one at a time (first come, first served): no herd waking
         # together, so a granted slot is used at once.
         if self.max_wait <= 0 or not self._queue.acquire(timeout=self.max_wait):
-            raise _waited_too_long(self.provider, self.per_second, self.max_wait)
+            raise self._refused()
         try:
             while not self._limiter.hit(self._item, self._key):
                 reset = self._limiter.get_window_stats(self._item, self._key).reset_time
                 wait = max(0.001, reset - time.time())
                 if time.monotonic() + wait > give_up:
-                    raise _waited_too_long(self.provider, self.per_second, self.max_wait)
+                    raise self._refused()
                 time.sleep(wait)
         finally:
             self._queue.release()
 
 
-class AsyncLimiter:
+class AsyncLimiter(_LimiterBase):
     """The same limit for async callers."""
 
     def __init__(
@@ -337,10 +353,7 @@ class AsyncLimiter:
         redis_url: str | None,
         burst: int | None = None,
     ) -> None:
-        self.provider = provider
-        self.per_second = per_second
-        self.max_wait = max_wait
-        self._item = rate_item(per_second)
+        super().__init__(provider, per_second, max_wait, burst)
         storage = (
             limits.aio.storage.RedisStorage(
                 redis_url.replace("redis://", "async+redis://", 1),
@@ -351,32 +364,30 @@ class AsyncLimiter:
             else limits.aio.storage.MemoryStorage()
         )
         self._limiter = limits.aio.strategies.MovingWindowRateLimiter(storage)
-        self._key = f"provider:{provider}"
         self._queue = asyncio.Lock()
-        self._pace = Pace(per_second, burst or default_burst(per_second))
 
     async def acquire(self) -> None:
         give_up = time.monotonic() + self.max_wait
         delay = self._pace.reserve(self.max_wait)
         if delay is None:
-            raise _waited_too_long(self.provider, self.per_second, self.max_wait)
+            raise self._refused()
         if delay > 0:
             await asyncio.sleep(delay)
         if await self._limiter.hit(self._item, self._key):
             return
         if self.max_wait <= 0:
-            raise _waited_too_long(self.provider, self.per_second, self.max_wait)
+            raise self._refused()
         try:
             async with asyncio.timeout(self.max_wait):
                 await self._queue.acquire()
         except TimeoutError:
-            raise _waited_too_long(self.provider, self.per_second, self.max_wait) from None
+            raise self._refused() from None
         try:
             while not await self._limiter.hit(self._item, self._key):
                 stats = await self._limiter.get_window_stats(self._item, self._key)
                 wait = max(0.001, stats.reset_time - time.time())
                 if time.monotonic() + wait > give_up:
-                    raise _waited_too_long(self.provider, self.per_second, self.max_wait)
+                    raise self._refused()
                 await asyncio.sleep(wait)
         finally:
             self._queue.release()
