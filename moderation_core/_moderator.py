@@ -39,8 +39,16 @@ from ._errors import (
     ProviderUnavailable,
 )
 from ._masking import mask_keywords
-from ._model import CheckContext, Content, ContentType, Decision, Label, Verdict, _text_content
-from ._model import Outcome as PolicyOutcome  # ._routing's Outcome is a route's answer
+from ._model import (
+    CheckContext,
+    Content,
+    ContentType,
+    Decision,
+    Label,
+    Outcome,
+    Verdict,
+    _text_content,
+)
 from ._plugins import default_plugin_manager, provider_registry
 from ._policy import Mute, Policy
 from ._provider import Provider
@@ -54,7 +62,7 @@ from ._resilience import (
     counts_against_breaker,
     retrying,
 )
-from ._routing import Answer, Answers, Job, Outcome, Route, Router, disagreements, report
+from ._routing import Answer, Answers, Job, JobOutcome, Route, Router, disagreements, report
 
 __all__ = ["AsyncModerator", "Moderator"]
 
@@ -415,7 +423,7 @@ class Moderator(_BaseModerator):
         scene: str | None = None,
         sender: str | None = None,
         receiver: str | None = None,
-    ) -> PolicyOutcome:
+    ) -> Outcome:
         """Apply the ``[policy]`` to one message (a str, a Content, or several contents,
         e.g. ``Content.from_custom(...)``): an Outcome with the action, the text that may
         be delivered, the reason and the verdict (see docs/policy.md)."""
@@ -489,7 +497,7 @@ class Moderator(_BaseModerator):
         except StopIteration as done:
             return done.value
 
-    def _run_job(self, job: Job, context: CheckContext, deadline: float) -> Outcome:
+    def _run_job(self, job: Job, context: CheckContext, deadline: float) -> JobOutcome:
         provider = job.provider
         lane = self._lanes.get(provider.name)
         if lane is None:  # no HTTP: nothing to limit, break or retry
@@ -509,7 +517,7 @@ class Moderator(_BaseModerator):
             return exc
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _attempt(self, job: Job, context: CheckContext, lane: _Lane, deadline: float) -> Outcome:
+    def _attempt(self, job: Job, context: CheckContext, lane: _Lane, deadline: float) -> JobOutcome:
         provider = job.provider
         if time.monotonic() >= deadline:
             raise ProviderUnavailable("the check's deadline passed", provider=provider.name)
@@ -578,12 +586,12 @@ class _Batcher:
         self._provider = provider
         self._size = provider.capabilities.batch_size
         self._window = window
-        self._waiting: dict[CheckContext, list[tuple[Job, float, asyncio.Future[Outcome]]]] = {}
+        self._waiting: dict[CheckContext, list[tuple[Job, float, asyncio.Future[JobOutcome]]]] = {}
         self._timers: dict[CheckContext, asyncio.TimerHandle] = {}
 
-    async def submit(self, job: Job, context: CheckContext, deadline: float) -> Outcome:
+    async def submit(self, job: Job, context: CheckContext, deadline: float) -> JobOutcome:
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[Outcome] = loop.create_future()
+        future: asyncio.Future[JobOutcome] = loop.create_future()
         waiting = self._waiting.setdefault(context, [])
         waiting.append((job, deadline, future))
         if sum(len(j.contents) for j, _, _ in waiting) >= self._size:
@@ -610,7 +618,7 @@ class _Batcher:
             task.add_done_callback(self._moderator._background.discard)
 
     async def _send(
-        self, taken: list[tuple[Job, float, asyncio.Future[Outcome]]], context: CheckContext
+        self, taken: list[tuple[Job, float, asyncio.Future[JobOutcome]]], context: CheckContext
     ) -> None:
         contents = [c for job, _, _ in taken for c in job.contents]
         merged = Job(self._provider, list(range(len(contents))), contents)
@@ -732,7 +740,7 @@ class AsyncModerator(_BaseModerator):
         scene: str | None = None,
         sender: str | None = None,
         receiver: str | None = None,
-    ) -> PolicyOutcome:
+    ) -> Outcome:
         """Apply the ``[policy]`` to one message (a str, a Content, or several contents,
         e.g. ``Content.from_custom(...)``): an Outcome with the action, the text that may
         be delivered, the reason and the verdict (see docs/policy.md)."""
@@ -813,7 +821,7 @@ class AsyncModerator(_BaseModerator):
 
     async def _run_job(
         self, job: Job, context: CheckContext, deadline: float, *, batch: bool = True
-    ) -> Outcome:
+    ) -> JobOutcome:
         provider = job.provider
         lane = self._lanes.get(provider.name)
         if lane is None:  # no HTTP: nothing to limit, break, batch or retry
@@ -849,7 +857,7 @@ class AsyncModerator(_BaseModerator):
 
     async def _attempt(
         self, job: Job, context: CheckContext, lane: _AsyncLane, deadline: float
-    ) -> Outcome:
+    ) -> JobOutcome:
         provider = job.provider
         if time.monotonic() >= deadline:
             raise ProviderUnavailable("the check's deadline passed", provider=provider.name)

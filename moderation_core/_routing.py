@@ -18,13 +18,13 @@ from ._masking import MASK_CHAR, mask_keywords
 from ._model import CheckContext, Content, ContentType, Verdict
 from ._provider import ItemResult, Provider
 
-__all__ = ["Answers", "Job", "Outcome", "Route", "Router", "split_text"]
+__all__ = ["Answers", "Job", "JobOutcome", "Route", "Router", "split_text"]
 
-Outcome = list[ItemResult] | ProviderError
-Route = Generator[list["Job"], list[Outcome], list[Verdict | ModerationError]]
+JobOutcome = list[ItemResult] | ProviderError
+Route = Generator[list["Job"], list[JobOutcome], list[Verdict | ModerationError]]
 # The final answer for one content: its verdict, or every error met on the way.
 Answer = Verdict | list[ProviderError]
-Answers = Generator[list["Job"], list[Outcome], list[Answer]]
+Answers = Generator[list["Job"], list[JobOutcome], list[Answer]]
 
 
 @attrs.define(slots=True)
@@ -143,7 +143,7 @@ class Router:
 
     def fallback(
         self, contents: list[Content], providers: Sequence[Provider[Any]]
-    ) -> Generator[list[Job], list[Outcome], list[Answer]]:
+    ) -> Generator[list[Job], list[JobOutcome], list[Answer]]:
         """Each content goes to the first provider that accepts it and moves on only
         when that provider fails (never because of a verdict); in a batch, only the
         failed contents move on."""
@@ -168,7 +168,7 @@ class Router:
 
     def strictest(
         self, contents: list[Content], providers: Sequence[Provider[Any]]
-    ) -> Generator[list[Job], list[Outcome], list[Answer]]:
+    ) -> Generator[list[Job], list[JobOutcome], list[Answer]]:
         """Every capable provider at once; the harshest decision wins (ties: the
         earlier provider), and failures are tolerated while one answers."""
         jobs: list[Job] = []
@@ -198,7 +198,7 @@ class Router:
         return [b if b is not None else e for b, e in zip(best, errors, strict=True)]
 
     def results(
-        self, jobs: list[Job], outcomes: list[Outcome], contents: Sequence[Content]
+        self, jobs: list[Job], outcomes: list[JobOutcome], contents: Sequence[Content]
     ) -> list[tuple[int, ItemResult]]:
         """(index, result) for every content the jobs covered, chunks merged back."""
         out: list[tuple[int, ItemResult]] = []
