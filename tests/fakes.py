@@ -33,6 +33,7 @@ from moderation_core import (
     Provider,
     ProviderError,
     ProviderUnavailable,
+    RateLimited,
     StaleCredentials,
     Verdict,
     hookimpl,
@@ -89,6 +90,9 @@ class FakeProvider(Provider[FakeConfig]):
             if self.token == token:
                 self.token = None
             raise StaleCredentials("token refused", code=401)
+        if response.status_code == 429:
+            after = response.headers.get("Retry-After")
+            raise RateLimited("slow down", code=429, retry_after=float(after) if after else None)
         if response.status_code >= 500:
             raise ProviderUnavailable(f"vendor answered {response.status_code}")
         try:

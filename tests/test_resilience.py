@@ -15,6 +15,7 @@ import httpx
 import pluggy
 import pytest
 import stamina
+from stamina.instrumentation import set_on_retry_hooks
 
 from moderation_core import (
     AllProvidersFailed,
@@ -107,6 +108,25 @@ def test_retries_are_bounded_and_then_fall_back(plugin_manager: pluggy.PluginMan
     ) as mod:
         assert mod.check("hello").provider == "b"
     assert vendors["a"].calls == 3
+
+
+def test_retries_wait_what_the_vendors_retry_after_says(
+    plugin_manager: pluggy.PluginManager,
+) -> None:
+    vendor = Flaky(failures=2, status=429, retry_after="0.05")
+    waits: list[float] = []
+    cfg = config(("a", {"retries": 3}))
+    with (
+        stamina.set_testing(False),  # real waits here: the vendor's, which are short
+        Moderator(cfg, plugin_manager=plugin_manager, transport=httpx.MockTransport(vendor)) as mod,
+    ):
+        set_on_retry_hooks([lambda details: waits.append(details.wait_for)])
+        try:
+            assert mod.check("hello").provider == "a"
+        finally:
+            set_on_retry_hooks(None)
+    assert vendor.calls == 3
+    assert waits == [0.05, 0.05]  # exactly Retry-After, no backoff or jitter added
 
 
 def test_non_retryable_errors_are_not_retried(plugin_manager: pluggy.PluginManager) -> None:
