@@ -31,6 +31,7 @@ from ._model import (
     Outcome,
     Secret,
     Verdict,
+    WebhookEvent,
 )
 from ._moderator import AsyncModerator, Moderator
 from ._plugins import (
@@ -85,6 +86,7 @@ __all__ = [
     "Secret",
     "StaleCredentials",
     "Verdict",
+    "WebhookEvent",
     "default_plugin_manager",
     "hookimpl",
     "hookspec",

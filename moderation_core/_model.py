@@ -24,6 +24,7 @@ __all__ = [
     "Outcome",
     "Secret",
     "Verdict",
+    "WebhookEvent",
 ]
 
 
@@ -248,6 +249,55 @@ class Outcome:
     text: str | None
     reason: str
     verdict: Verdict | None = None
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class WebhookEvent:
+    """A moderation result a vendor pushed by webhook, in the shared vocabulary, so an
+    app handles every vendor's callback with one piece of code.
+
+    - ``verdict``: what the vendor's moderation decided about the content.
+    - ``provider_type``: the provider type that parsed it (``"tencent_chat"``,
+      ``"huanxin"``); ``verdict.provider`` is the config's name for the provider.
+    - ``event_id``: the vendor's id of this delivery, to drop duplicates with (a vendor
+      may deliver one event twice); None when the vendor gives none.
+    - ``request_id``: the vendor's id of the moderation request; when
+      ``answers_pending`` it equals the ``request_id`` of the PENDING verdict of the
+      earlier check. None when the vendor gives none.
+    - ``answers_pending``: True when the event completes an earlier check that answered
+      PENDING (audio and video); False for results of moderating delivered messages.
+    - ``scene``: the vendor's scene for the check (the ``scene`` of a check), or None.
+    - ``sender``: the user who sent the content.
+    - ``receiver``: the peer user of a one-to-one chat; None for group messages.
+    - ``group``: the group or chat room of a group message; None for one-to-one.
+    - ``message_id``: the vendor's id of the message, None when there is none (e.g. the
+      message was never delivered, or the check was not about a message).
+    - ``content_type``: what was checked; None when the vendor does not say in these
+      terms (e.g. a custom message).
+    - ``contents``: the checked text entries, or the media URL; empty when not sent.
+    - ``action``: what the vendor already did to the message (ALLOW: delivered,
+      BLOCK: withheld or withdrawn, MASK: delivered with words replaced); None when the
+      vendor only reports and the app decides.
+    - ``timestamp``: when the vendor received the message, in seconds since the epoch;
+      None when the vendor does not say.
+    - ``raw``: the vendor's payload as received; vendor-only fields live here.
+    """
+
+    verdict: Verdict
+    provider_type: str
+    event_id: str | None = None
+    request_id: str | None = None
+    answers_pending: bool = False
+    scene: str | None = None
+    sender: str | None = None
+    receiver: str | None = None
+    group: str | None = None
+    message_id: str | None = None
+    content_type: ContentType | None = None
+    contents: tuple[str, ...] = ()
+    action: Action | None = None
+    timestamp: float | None = None
+    raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False)
 
 
 def _text_content(
