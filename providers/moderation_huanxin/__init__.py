@@ -10,7 +10,6 @@ from moderation_core import ProviderRegistry, hookimpl
 from ._callback import (
     CallbackError,
     CallbackVerificationError,
-    ModerationEvent,
     callback_signature,
     parse_callback,
     read_callback,
@@ -32,7 +31,6 @@ __all__ = [
     "CallbackVerificationError",
     "HuanxinConfig",
     "HuanxinProvider",
-    "ModerationEvent",
     "callback_signature",
     "parse_callback",
     "read_callback",

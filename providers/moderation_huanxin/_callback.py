@@ -2,8 +2,8 @@
 
 Your web handler passes the raw body and the callback rule's secret to
 ``read_callback``; it verifies ``security = md5(callId + secret + timestamp)`` in
-constant time and returns a ``ModerationEvent``. ``event.call_id`` is the idempotency
-key: Easemob may deliver one event more than once.
+constant time and returns the core's ``WebhookEvent``. ``event.event_id`` (the
+``callId``) is the idempotency key: Easemob may deliver one event more than once.
 """
 
 from __future__ import annotations
@@ -15,19 +15,28 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import attrs
-
-from moderation_core import Action, Decision, Label, ModerationError, Secret, Verdict
+from moderation_core import (
+    Action,
+    ContentType,
+    Decision,
+    Label,
+    ModerationError,
+    Secret,
+    Verdict,
+    WebhookEvent,
+)
 
 __all__ = [
     "CallbackError",
     "CallbackVerificationError",
-    "ModerationEvent",
     "callback_signature",
     "parse_callback",
     "read_callback",
     "verify_callback",
 ]
+
+
+_PROVIDER_TYPE = "huanxin"  # HuanxinProvider.type
 
 
 class CallbackError(ModerationError):
@@ -73,38 +82,14 @@ _RISK_TYPES = {
     "二维码": Label.AD,
     "未知": Label.UNKNOWN,
 }
-
-
-@attrs.frozen
-class ModerationEvent:
-    """One moderation result, in the shared vocabulary.
-
-    ``verdict`` is what the moderation vendor decided (from ``providerResult``);
-    ``action`` is what Easemob did with the message (from ``moderationResult``).
-    ``to`` is the group or chat room ID for group and room messages.
-    """
-
-    call_id: str
-    verdict: Verdict
-    action: Action
-    moderation_result: str | None
-    provider_result: str | None
-    risk_type: str | None
-    message_id: str | None
-    sender: str | None
-    to: str | None
-    target_type: str | None
-    message_type: str | None
-    appkey: str | None
-    text: str | None
-    url: str | None
-    timestamp: int | None
-    raw: Mapping[str, Any] = attrs.field(eq=False, repr=False)
-
-    @property
-    def group_id(self) -> str | None:
-        """The group or chat room ID, None for one-to-one chats."""
-        return self.to if self.target_type in ("groupchat", "chatroom") else None
+# messageType; "custom" (and anything new) is left None: no ContentType says what it holds.
+_MESSAGE_TYPES = {
+    "txt": ContentType.TEXT,
+    "img": ContentType.IMAGE,
+    "audio": ContentType.AUDIO,
+    "video": ContentType.VIDEO,
+}
+_GROUP_TARGETS = ("groupchat", "chatroom")
 
 
 def _load(body: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
@@ -137,11 +122,25 @@ def _label(risk_type: str | None, decision: Decision) -> Label:
     return _RISK_TYPES.get(category, Label.OTHER)
 
 
+def _timestamp(value: object) -> float | None:
+    """Easemob's ``timestamp`` (ms, a number or a numeric string) in seconds."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, int | float):
+        return value / 1000
+    return None
+
+
 def parse_callback(
     body: bytes | str | Mapping[str, Any], *, provider: str | None = None
-) -> ModerationEvent:
+) -> WebhookEvent:
     """Read a moderation result callback WITHOUT verifying it (see ``read_callback``).
-    ``provider`` names the config's provider for ``verdict.provider``."""
+    ``provider`` names the config's provider for ``verdict.provider``.
+
+    Easemob moderates delivered messages only, so ``answers_pending`` is False and
+    ``request_id`` None; ``event_id`` is the ``callId``."""
     payload = _load(body)
     call_id = _text(payload, "callId")
     if call_id is None:
@@ -156,12 +155,11 @@ def parse_callback(
         decision = _PROVIDER_RESULTS.get(provider_result.upper(), Decision.REVIEW)
     else:
         decision = _RESULT_DECISIONS.get(result_key, Decision.REVIEW)
-    action = _ACTIONS.get(result_key, Action.REVIEW)
+    action = _ACTIONS.get(result_key)
     risk_type = _text(payload, "riskType")
     label = _label(risk_type, decision)
     text = _text(payload, "msg")
-    message_id = _text(payload, "messageId")
-    timestamp = payload.get("timestamp")
+    url = _text(payload, "url")
     verdict = Verdict(
         decision=decision,
         label=label,
@@ -169,26 +167,28 @@ def parse_callback(
         masked_text=text if action is Action.MASK else None,
         provider=provider,
         vendor_label=risk_type,
-        request_id=call_id,
-        content_id=message_id,
         raw=payload,
     )
-    return ModerationEvent(
-        call_id=call_id,
+    # `to` is the peer user for "chat", the group or chat room otherwise; with no
+    # targetType we cannot tell which, so neither is claimed (it stays in raw).
+    to = _text(payload, "to")
+    target_type = _text(payload, "targetType")
+    message_type = _text(payload, "messageType")
+    return WebhookEvent(
         verdict=verdict,
-        action=action,
-        moderation_result=moderation_result,
-        provider_result=provider_result,
-        risk_type=risk_type,
-        message_id=message_id,
+        provider_type=_PROVIDER_TYPE,
+        event_id=call_id,
+        request_id=None,
+        answers_pending=False,
+        scene=None,
         sender=_text(payload, "from"),
-        to=_text(payload, "to"),
-        target_type=_text(payload, "targetType"),
-        message_type=_text(payload, "messageType"),
-        appkey=_text(payload, "appkey"),
-        text=text,
-        url=_text(payload, "url"),
-        timestamp=timestamp if isinstance(timestamp, int) else None,
+        receiver=to if target_type == "chat" else None,
+        group=to if target_type in _GROUP_TARGETS else None,
+        message_id=_text(payload, "messageId"),
+        content_type=_MESSAGE_TYPES.get(message_type or ""),
+        contents=tuple(c for c in (text, url) if c is not None),
+        action=action,
+        timestamp=_timestamp(payload.get("timestamp")),
         raw=payload,
     )
 
@@ -247,7 +247,7 @@ def read_callback(
     provider: str | None = None,
     max_age: float | None = None,
     now: float | None = None,
-) -> ModerationEvent:
+) -> WebhookEvent:
     """Verify, then parse: the one call a web handler needs."""
     payload = _load(body)
     verify_callback(payload, secret, max_age=max_age, now=now)

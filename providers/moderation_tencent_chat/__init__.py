@@ -12,7 +12,6 @@ from ._provider import REGIONS, TencentChatConfig, TencentChatProvider
 from ._usersig import UserSigError, decode_usersig, make_usersig, verify_usersig
 from ._webhook import (
     ACK,
-    ModerationEvent,
     WebhookError,
     WebhookVerificationError,
     parse_result_notify,
@@ -23,7 +22,6 @@ from ._webhook import (
 __all__ = [
     "ACK",
     "REGIONS",
-    "ModerationEvent",
     "TencentChatConfig",
     "TencentChatProvider",
     "UserSigError",

@@ -32,12 +32,13 @@ from moderation_core import (
     ProviderError,
     Secret,
     Verdict,
+    WebhookEvent,
     make_config_converter,
 )
 
 from . import _wire as wire
 from ._usersig import UserSigCache
-from ._webhook import ModerationEvent, parse_result_notify, verify_webhook
+from ._webhook import parse_result_notify, verify_webhook
 from .emulator import make_emulator
 
 __all__ = ["REGIONS", "TencentChatConfig", "TencentChatProvider"]
@@ -394,7 +395,7 @@ class TencentChatProvider(Provider[TencentChatConfig]):
         body: bytes | str | Mapping[str, Any],
         *,
         now: float | None = None,
-    ) -> ModerationEvent:
+    ) -> WebhookEvent:
         """Verify a ``ContentCallback.ResultNotify`` request against this provider's
         SDKAppID (and ``webhook_token`` when configured) and parse it into an event."""
         token = self.config.webhook_token

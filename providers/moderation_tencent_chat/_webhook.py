@@ -1,4 +1,5 @@
-"""``ContentCallback.ResultNotify``: verifying the request and reading it into an event.
+"""``ContentCallback.ResultNotify``: verifying the request and reading it into the
+core's ``WebhookEvent``.
 
 Pure functions (no IO, no clock unless none is passed), so any web framework can call
 them; the HTTP endpoint itself comes later.
@@ -14,9 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-import attrs
-
-from moderation_core import ContentType, Decision, ModerationError, Verdict
+from moderation_core import ContentType, Decision, ModerationError, Verdict, WebhookEvent
 from moderation_core._masking import mask_keywords
 
 from ._wire import label_for
@@ -24,7 +23,6 @@ from ._wire import label_for
 __all__ = [
     "ACK",
     "RESULT_NOTIFY",
-    "ModerationEvent",
     "WebhookError",
     "WebhookVerificationError",
     "parse_result_notify",
@@ -33,6 +31,7 @@ __all__ = [
 ]
 
 RESULT_NOTIFY = "ContentCallback.ResultNotify"
+_PROVIDER_TYPE = "tencent_chat"  # TencentChatProvider.type (_provider imports this module)
 WINDOW_SECONDS = 60
 # What Tencent expects back (CONTRACTS 3.3): HTTP 200 and this body, within 2 s.
 ACK = b'{"ActionStatus":"OK","ErrorInfo":"","ErrorCode":0}'
@@ -53,29 +52,6 @@ class WebhookError(ModerationError):
 class WebhookVerificationError(WebhookError):
     """A webhook request that failed a check; the message names the check. Answer it
     with HTTP 401/403 and do not act on it."""
-
-
-@attrs.frozen
-class ModerationEvent:
-    """A moderation result delivered by webhook, in the shared vocabulary.
-
-    ``receiver`` is the user for one-to-one messages and ``group`` the group for group
-    messages. ``is_rest_api`` is True when the result answers a ``content_moderation``
-    call (audio or video), matched by ``request_id`` to that call's PENDING verdict.
-    ``contents`` holds the checked text entries, or the file URL.
-    """
-
-    verdict: Verdict
-    scene: str | None
-    sender: str | None
-    receiver: str | None
-    group: str | None
-    message_id: str | None
-    is_rest_api: bool
-    request_id: str | None
-    content_type: ContentType | None
-    contents: tuple[str, ...]
-    raw: Mapping[str, Any] = attrs.field(eq=False, repr=False)
 
 
 def webhook_sign(token: str, request_time: str | int) -> str:
@@ -139,9 +115,15 @@ def parse_result_notify(
     query: Mapping[str, str] | str | None = None,
     sdkappid: int | None = None,
     provider: str | None = None,
-) -> ModerationEvent:
+) -> WebhookEvent:
     """Read a ``ContentCallback.ResultNotify`` body (the command may sit in the query or
-    the body). ``sdkappid``, when given, must match the body's ``SdkAppId``."""
+    the body). ``sdkappid``, when given, must match the body's ``SdkAppId``.
+
+    Tencent gives no delivery id (``event_id`` None) and no message time (``timestamp``
+    None: ``RequestTime`` is when the callback was sent). ``action`` is None:
+    ``CtxcbResult`` is the moderation service's result, and whether IM then withheld the
+    message, replaced words or let it through depends on console settings the callback
+    does not carry."""
     data = _body(body)
     params = _query(query) if query is not None else {}
     command = params.get("CallbackCommand") or data.get("CallbackCommand")
@@ -184,17 +166,22 @@ def parse_result_notify(
         request_id=request_id,
         raw=data,
     )
-    return ModerationEvent(
+    return WebhookEvent(
         verdict=verdict,
+        provider_type=_PROVIDER_TYPE,
+        event_id=None,
+        request_id=request_id,
+        # IsRestAPI: the result of a content_moderation call (audio/video) that was PENDING.
+        answers_pending=data.get("IsRestAPI") is True,
         scene=_str(data.get("Scene")),
         sender=_str(data.get("From_Account")),
         receiver=_str(contact.get("To_Account")),
         group=_str(contact.get("ToGroupId")),
         message_id=_str(data.get("MsgID")),
-        is_rest_api=data.get("IsRestAPI") is True,
-        request_id=request_id,
         content_type=content_type,
         contents=texts if texts else ((file_url,) if file_url else ()),
+        action=None,
+        timestamp=None,
         raw=data,
     )
 

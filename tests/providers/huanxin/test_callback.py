@@ -1,4 +1,4 @@
-"""The moderation result callback: parsed into a ModerationEvent, verified by
+"""The moderation result callback: parsed into the core's WebhookEvent, verified by
 ``security = md5(callId + secret + timestamp)``."""
 
 from __future__ import annotations
@@ -9,11 +9,20 @@ from typing import Any
 
 import pytest
 
-from moderation_core import Action, Decision, Label, ModerationError, Secret
+import moderation_huanxin
+from moderation_core import (
+    Action,
+    ContentType,
+    Decision,
+    Label,
+    ModerationError,
+    Secret,
+    WebhookEvent,
+)
 from moderation_huanxin import (
     CallbackError,
     CallbackVerificationError,
-    ModerationEvent,
+    HuanxinProvider,
     callback_signature,
     parse_callback,
     read_callback,
@@ -62,15 +71,15 @@ def test_read_callback_verifies_and_parses(form: str) -> None:
     body = callback()
     raw: Any = {"bytes": json.dumps(body).encode(), "str": json.dumps(body), "dict": body}[form]
     event = read_callback(raw, SECRET, provider="huanxin")
-    assert isinstance(event, ModerationEvent)
-    assert event.call_id == CALL_ID
-    assert (event.sender, event.to, event.group_id) == ("u1", "g1", "g1")
-    assert (event.target_type, event.message_type, event.message_id) == (
-        "groupchat",
-        "txt",
-        "1234567890123456789",
-    )
-    assert event.timestamp == TIMESTAMP
+    assert isinstance(event, WebhookEvent)
+    assert event.provider_type == HuanxinProvider.type
+    assert event.event_id == CALL_ID
+    # Easemob moderates delivered messages: nothing pending to answer, no request id.
+    assert (event.request_id, event.answers_pending, event.scene) == (None, False, None)
+    assert (event.sender, event.receiver, event.group) == ("u1", None, "g1")
+    assert event.message_id == "1234567890123456789"
+    assert (event.content_type, event.contents) == (ContentType.TEXT, ("加我 https://x.example",))
+    assert event.timestamp == TIMESTAMP / 1000
     assert event.action is Action.BLOCK
     verdict = event.verdict
     assert (verdict.decision, verdict.label, verdict.sublabel) == (
@@ -78,12 +87,11 @@ def test_read_callback_verifies_and_parses(form: str) -> None:
         Label.AD,
         "广告:联系方式:网址",
     )
-    assert (verdict.provider, verdict.request_id, verdict.content_id) == (
-        "huanxin",
-        CALL_ID,
-        "1234567890123456789",
-    )
+    # callId identifies the delivery and messageId the message (event fields); neither is
+    # a moderation request id nor the caller's content id.
+    assert (verdict.provider, verdict.request_id, verdict.content_id) == ("huanxin", None, None)
     assert event.raw == body
+    assert (event.raw["appkey"], event.raw["moderationResult"]) == ("fake-org#fake-app", "REJECT")
 
 
 def test_secret_object_is_accepted() -> None:
@@ -161,12 +169,15 @@ def test_max_age_refuses_replays() -> None:
         ("RECALL", None, Decision.BLOCK, Action.BLOCK),
         ("REJECT", None, Decision.BLOCK, Action.BLOCK),
         ("PASS", None, Decision.PASS, Action.ALLOW),
-        ("SOMETHING_NEW", None, Decision.REVIEW, Action.REVIEW),
+        ("SOMETHING_NEW", None, Decision.REVIEW, None),
         ("PASS", "UNKNOWN", Decision.REVIEW, Action.ALLOW),
     ],
 )
 def test_results_map_to_decision_and_action(
-    moderation_result: str, provider_result: str | None, decision: Decision, action: Action
+    moderation_result: str,
+    provider_result: str | None,
+    decision: Decision,
+    action: Action | None,
 ) -> None:
     body = callback(moderationResult=moderation_result)
     if provider_result is None:
@@ -175,6 +186,13 @@ def test_results_map_to_decision_and_action(
         body["providerResult"] = provider_result
     event = parse_callback(body)
     assert (event.verdict.decision, event.action) == (decision, action)
+
+
+def test_no_moderation_result_means_no_action() -> None:
+    body = callback()
+    del body["moderationResult"]
+    event = parse_callback(body)
+    assert (event.verdict.decision, event.action) == (Decision.BLOCK, None)
 
 
 def test_exchange_carries_the_masked_text() -> None:
@@ -206,9 +224,87 @@ def test_risk_type_maps_to_label(risk_type: str, label: Label) -> None:
     assert verdict.vendor_label == risk_type
 
 
-def test_one_to_one_chat_has_no_group() -> None:
-    event = parse_callback(callback(targetType="chat", to="u2"))
-    assert (event.to, event.group_id) == ("u2", None)
+@pytest.mark.parametrize(
+    ("target_type", "receiver", "group"),
+    [
+        ("chat", "x1", None),
+        ("groupchat", None, "x1"),
+        ("chatroom", None, "x1"),
+        (None, None, None),  # cannot tell a user from a group: `to` stays in raw only
+    ],
+)
+def test_to_is_the_receiver_or_the_group(
+    target_type: str | None, receiver: str | None, group: str | None
+) -> None:
+    body = callback(to="x1", targetType=target_type)
+    if target_type is None:
+        del body["targetType"]
+    event = parse_callback(body)
+    assert (event.receiver, event.group) == (receiver, group)
+    assert event.raw["to"] == "x1"
+
+
+@pytest.mark.parametrize(
+    ("message_type", "content_type"),
+    [
+        ("txt", ContentType.TEXT),
+        ("img", ContentType.IMAGE),
+        ("audio", ContentType.AUDIO),
+        ("video", ContentType.VIDEO),
+        ("custom", None),
+    ],
+)
+def test_message_type_maps_to_content_type(
+    message_type: str, content_type: ContentType | None
+) -> None:
+    assert parse_callback(callback(messageType=message_type)).content_type is content_type
+
+
+def test_media_contents_are_the_url() -> None:
+    body = callback(messageType="video", url="https://cdn.example.com/v.mp4", msg="")
+    event = parse_callback(body)
+    assert (event.content_type, event.contents) == (
+        ContentType.VIDEO,
+        ("https://cdn.example.com/v.mp4",),
+    )
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "seconds"),
+    [(TIMESTAMP, TIMESTAMP / 1000), (str(TIMESTAMP), TIMESTAMP / 1000), ("soon", None)],
+)
+def test_timestamp_is_in_seconds(timestamp: object, seconds: float | None) -> None:
+    assert parse_callback(callback(timestamp=timestamp)).timestamp == seconds
+
+
+def test_documented_example_parses() -> None:
+    # Easemob's "审核回调内容" example, as printed (security not recomputed).
+    body = {
+        "callId": "100220419126072#demo_54ae7e93-xxxx-xxxx-92f5-323e33187243",
+        "moderationResult": "PASS",
+        "providerResult": "PASS",
+        "security": "1f4857f120b2789b7d0abcd372c4f9e8",
+        "messageType": "txt",
+        "messageId": "1F4MX6iSdI7VFnN7Hm0vrcr3Uwr",
+        "targetType": "chat",
+        "appkey": "100220419126072#lydemo",
+        "source": {},
+        "eventType": "moderation",
+        "from": "qa2",
+        "to": "qa1",
+        "url": "",
+        "msg": "你好",
+        "timestamp": 1668766253245,
+    }
+    event = parse_callback(body)
+    assert (event.sender, event.receiver, event.group) == ("qa2", "qa1", None)
+    assert (event.contents, event.action) == (("你好",), Action.ALLOW)
+    assert (event.verdict.decision, event.verdict.label) == (Decision.PASS, Label.NORMAL)
+    assert event.timestamp == 1668766253.245
+
+
+def test_the_package_has_no_event_class_of_its_own() -> None:
+    assert not hasattr(moderation_huanxin, "ModerationEvent")
 
 
 @pytest.mark.parametrize(
@@ -228,5 +324,5 @@ def test_unreadable_callbacks_are_callback_errors(body: Any) -> None:
 def test_event_is_frozen_and_repr_has_no_raw_payload() -> None:
     event = parse_callback(callback())
     with pytest.raises(AttributeError):
-        event.call_id = "x"  # type: ignore[misc]
+        event.event_id = "x"  # type: ignore[misc]
     assert "security" not in repr(event)

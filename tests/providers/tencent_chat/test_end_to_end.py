@@ -91,7 +91,7 @@ def test_pending_audio_is_answered_by_a_signed_webhook() -> None:
     query, body = emu.result_notify(pending.request_id or "")
     event = provider(clock, webhook_token=secrets.TENCENT_WEBHOOK_TOKEN).parse_webhook(query, body)
     assert event.request_id == pending.request_id
-    assert event.is_rest_api
+    assert event.answers_pending
     assert (event.sender, event.receiver) == ("u1", "u2")
     assert (event.verdict.decision, event.verdict.label) == (Decision.BLOCK, Label.VIOLENCE)
     assert prov.name == "tencent"

@@ -1,4 +1,5 @@
-"""``ContentCallback.ResultNotify``: signature, SdkAppid and time checks; parsing."""
+"""``ContentCallback.ResultNotify``: signature, SdkAppid and time checks; parsing into
+the core's ``WebhookEvent``."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from moderation_core import ContentType, Decision, Label, ModerationError
+import moderation_tencent_chat
+from moderation_core import ContentType, Decision, Label, ModerationError, WebhookEvent
 from moderation_tencent_chat import (
     ACK,
-    ModerationEvent,
+    TencentChatProvider,
     WebhookError,
     WebhookVerificationError,
     parse_result_notify,
@@ -98,7 +100,8 @@ def test_without_a_token_only_the_appid_is_checked() -> None:
 
 def test_seed_example_parses() -> None:
     event = parse_result_notify(json.dumps(SEED_BODY), query=SEED_QUERY, sdkappid=APPID)
-    assert isinstance(event, ModerationEvent)
+    assert isinstance(event, WebhookEvent)
+    assert event.provider_type == TencentChatProvider.type
     assert (event.scene, event.sender, event.receiver, event.group) == (
         "C2C",
         "jared",
@@ -107,7 +110,10 @@ def test_seed_example_parses() -> None:
     )
     assert event.message_id == "1434460578_4137340972_1661154487"
     assert event.request_id == "241ed925-4c56-4357-95dd-1e6e7798f214"
-    assert event.is_rest_api is False
+    assert event.answers_pending is False
+    # Tencent sends no delivery id and no message time; CtxcbResult does not say what IM
+    # did with the message (that depends on console settings), so no action either.
+    assert (event.event_id, event.timestamp, event.action) == (None, None, None)
     assert event.content_type is ContentType.TEXT
     assert event.contents == ("aaabbbccc", "1234567")
     # No CtxcbSuggestion: CtxcbResult 1 (intercepted) decides; no label given.
@@ -174,7 +180,7 @@ def test_group_message_and_rest_api_media() -> None:
     )
     event = parse_result_notify(body, query=SEED_QUERY)
     assert (event.group, event.receiver, event.message_id) == ("@TGS#group", None, None)
-    assert event.is_rest_api is True
+    assert event.answers_pending is True
     assert event.content_type is ContentType.VIDEO
     assert event.contents == ("https://cdn.example.com/v.mp4",)
 
@@ -214,6 +220,16 @@ def test_provider_verifies_with_its_own_appid_and_token() -> None:
         prov.parse_webhook(query, SEED_BODY)
     with pytest.raises(WebhookVerificationError, match="Sign"):
         prov.parse_webhook(_signed(token="xxxxyyyy"), SEED_BODY, now=1669872112)
+
+
+def test_request_time_is_not_the_event_timestamp() -> None:
+    # RequestTime is when Tencent sent the callback, not when the message was received.
+    event = parse_result_notify(SEED_BODY, query=_signed())
+    assert event.timestamp is None
+
+
+def test_the_package_has_no_event_class_of_its_own() -> None:
+    assert not hasattr(moderation_tencent_chat, "ModerationEvent")
 
 
 def test_ack_body() -> None:
