@@ -23,7 +23,7 @@ def build(**overrides: Any) -> HuanxinProvider:
 def test_defaults() -> None:
     provider = build()
     assert isinstance(provider.config, HuanxinConfig)
-    assert provider.config.rate_limit == DEFAULT_RATE_LIMIT == 100
+    assert provider.config.rate_limit == DEFAULT_RATE_LIMIT == 97
     assert (provider.config.timeout, provider.config.retries) == (10.0, 0)
     assert provider.config.token_ttl is None
     assert isinstance(provider.config.client_secret, Secret)

@@ -30,7 +30,7 @@ def test_defaults() -> None:
     assert provider.config.audit_name == "C2C"
     assert provider.config.usersig_expire == 86400
     assert provider.timeout == 10.0
-    assert provider.config.rate_limit == 200.0
+    assert provider.config.rate_limit == 195.0
     caps = provider.capabilities
     assert (caps.batch_size, caps.max_text_bytes) == (10, 8192)
     assert {t.value for t in caps.batch_types} == {"text", "image"}
