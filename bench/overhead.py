@@ -23,12 +23,12 @@ import secrets
 import time
 
 import httpx
-from _common import DEMO_KEY, SDKAPPID, emulator, median, tencent
+from _common import DEMO_KEY, SDKAPPID, emulator, median, percentile, tencent
 
 from moderation_core import AsyncModerator, Moderator
 from moderation_tencent_chat._usersig import make_usersig
 
-BLOCKS = 10
+BLOCKS = 20
 TEXTS = ["hello there", "今天天气不错", "see you at 5", "一起去吃饭吧", "nice photo!"]
 
 
@@ -68,7 +68,7 @@ async def bare_async(client: httpx.AsyncClient, url: str, usersig: str, text: st
     return str(response.json()["Result"])
 
 
-def measure_sync(url: str, checks: int) -> tuple[float, float]:
+def measure_sync(url: str, checks: int) -> tuple[list[float], list[float]]:
     usersig = make_usersig(SDKAPPID, "admin", DEMO_KEY, expire=86400)
     config = {
         "moderation": {"batch_window": 0},
@@ -79,20 +79,22 @@ def measure_sync(url: str, checks: int) -> tuple[float, float]:
             mod.check(text)
             bare_sync(client, url, usersig, text)
         # Alternate blocks of both so drift on a shared machine hits them alike.
-        layer = bare = 0.0
+        layer, bare = [], []
         for _ in range(BLOCKS):
             start = time.process_time()
             for n in range(checks // BLOCKS):
                 mod.check(TEXTS[n % len(TEXTS)])
-            layer += time.process_time() - start
+            layer.append(time.process_time() - start)
             start = time.process_time()
             for n in range(checks // BLOCKS):
                 bare_sync(client, url, usersig, TEXTS[n % len(TEXTS)])
-            bare += time.process_time() - start
-    return layer / checks, bare / checks
+            bare.append(time.process_time() - start)
+    return layer, bare
 
 
-async def measure_async(url: str, checks: int, in_flight: int = 8) -> tuple[float, float]:
+async def measure_async(
+    url: str, checks: int, in_flight: int = 8
+) -> tuple[list[float], list[float]]:
     usersig = make_usersig(SDKAPPID, "admin", DEMO_KEY, expire=86400)
     config = {
         "moderation": {"batch_window": 0},
@@ -111,15 +113,15 @@ async def measure_async(url: str, checks: int, in_flight: int = 8) -> tuple[floa
                 await bare_async(client, url, usersig, TEXTS[n % len(TEXTS)])
 
         await asyncio.gather(*(layer_one(n) for n in range(20)), *(bare_one(n) for n in range(20)))
-        layer = bare = 0.0
+        layer, bare = [], []
         for _ in range(BLOCKS):
             start = time.process_time()
             await asyncio.gather(*(layer_one(n) for n in range(checks // BLOCKS)))
-            layer += time.process_time() - start
+            layer.append(time.process_time() - start)
             start = time.process_time()
             await asyncio.gather(*(bare_one(n) for n in range(checks // BLOCKS)))
-            bare += time.process_time() - start
-    return layer / checks, bare / checks
+            bare.append(time.process_time() - start)
+    return layer, bare
 
 
 def main() -> None:
@@ -132,14 +134,21 @@ def main() -> None:
             ("sync (sequential)", lambda: measure_sync(url, args.checks)),
             ("async (8 in flight)", lambda: asyncio.run(measure_async(url, args.checks))),
         ):
-            pairs = [run() for _ in range(args.rounds)]
-            layer = median([p[0] for p in pairs])
-            bare = median([p[1] for p in pairs])
-            ratios = [p[0] / p[1] for p in pairs]
-            rounds = ", ".join(f"{r:.3f}" for r in ratios)
+            layer: list[float] = []
+            bare: list[float] = []
+            for _ in range(args.rounds):
+                a, b = run()
+                layer += a
+                bare += b
+            block = args.checks // BLOCKS
+            # Each block of the layer is paired with the bare block right after it.
+            ratios = [a / b for a, b in zip(layer, bare, strict=True)]
             print(
-                f"{label:22} layer {layer * 1e6:6.0f} µs CPU/check, bare {bare * 1e6:6.0f} µs;"
-                f" layer/bare median {median(ratios):.3f} (rounds: {rounds}); target <= 1.05"
+                f"{label:22} layer {median(layer) / block * 1e6:6.0f} µs CPU/check, "
+                f"bare {median(bare) / block * 1e6:6.0f} µs; layer/bare: median of "
+                f"{len(ratios)} paired blocks {median(ratios):.3f} "
+                f"(quartiles {percentile(ratios, 25):.3f}-{percentile(ratios, 75):.3f}); "
+                "target <= 1.05"
             )
 
 

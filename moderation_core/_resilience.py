@@ -272,8 +272,10 @@ class Pace:
 
 
 def default_burst(per_second: float) -> int:
-    """Back-to-back requests allowed by default: 5% of the rate, at least one."""
-    return max(1, math.floor(per_second / 20))
+    """Back-to-back requests allowed by default: one, i.e. evenly spaced. (A burst of
+    5% of the rate measured 202 requests in a vendor second against a 195/s limit.)"""
+    del per_second
+    return 1
 
 
 class _LimiterBase:
