@@ -95,7 +95,7 @@ class HttpProviderConfig:
         default=None, validator=attrs.validators.optional(attrs.validators.ge(0))
     )
     retries: int = attrs.field(default=0, validator=attrs.validators.ge(0))
-    rate_burst: int | None = attrs.field(  # back-to-back requests; None: 1 (evenly spaced)
+    rate_burst: int | None = attrs.field(  # back-to-back requests; None: 2
         default=None, validator=attrs.validators.optional(attrs.validators.ge(1))
     )
     max_wait: float = attrs.field(default=1.0, validator=attrs.validators.ge(0))
