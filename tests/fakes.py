@@ -118,6 +118,20 @@ class FakeProvider(Provider[FakeConfig]):
         return results
 
 
+class Clock:
+    """A clock that moves only when told (``clock()`` reads it, ``advance`` moves it).
+    It starts at a plausible Unix time: UserSigs and tokens carry wall-clock times."""
+
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 class FakeVendor:
     """The fake vendor: a callable for ``httpx.MockTransport``, counting what it saw."""
 

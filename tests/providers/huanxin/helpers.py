@@ -21,19 +21,6 @@ TOKEN_PATH = f"/{ORG}/{APP}/token"
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
-class FakeClock:
-    """A monotonic clock that moves only when told."""
-
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 def emulator(**options: Any) -> HuanxinEmulator:
     settings: dict[str, Any] = {
         "org_name": ORG,

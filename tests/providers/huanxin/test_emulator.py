@@ -12,8 +12,9 @@ from moderation_core._plugins import provider_registry
 from moderation_huanxin import HuanxinProvider
 from moderation_huanxin.emulator import FAULTS, RULES, judge, make_emulator
 from tests import fake_secrets as secrets
+from tests.fakes import Clock
 
-from .helpers import APP, ORG, FakeClock, emulator
+from .helpers import APP, ORG, emulator
 
 SEED = (
     "【放心借】新户福利!抖音钱包-放心借为您下发了一张30天0息券,戳 "
@@ -100,7 +101,7 @@ def test_missing_and_corrupt_tokens_answer_401(
 
 
 def test_expired_token_answers_401_unauthorized() -> None:
-    clock = FakeClock()
+    clock = Clock()
     emu = emulator(clock=clock)
     token = token_of(emu, ttl=10)
     assert check(emu, token).status_code == 200
@@ -118,7 +119,7 @@ def test_revoked_token_answers_401() -> None:
 
 
 def test_ttl_zero_never_expires() -> None:
-    clock = FakeClock()
+    clock = Clock()
     emu = emulator(clock=clock)
     token = token_of(emu, ttl=0)
     clock.advance(10**9)
@@ -155,7 +156,7 @@ def test_bad_json_and_bad_grant() -> None:
 
 
 def test_rate_limit_window_and_retry_after() -> None:
-    clock = FakeClock()
+    clock = Clock()
     emu = emulator(rate_limit="2", retry_after="1.5", clock=clock)
     token = token_of(emu)
     assert [check(emu, token).status_code for _ in range(3)] == [200, 200, 429]

@@ -17,8 +17,9 @@ from moderation_core import (
     ProviderUnavailable,
     RateLimited,
 )
+from tests.fakes import Clock
 
-from .helpers import FakeClock, answering, config, emulator, failure, moderator
+from .helpers import answering, config, emulator, failure, moderator
 
 
 def error_body(error: str, description: str, **extra: Any) -> dict[str, Any]:
@@ -65,7 +66,7 @@ def test_retry_after_as_http_date() -> None:
 
 
 def test_emulator_rate_limit_answers_reach_limit() -> None:
-    clock = FakeClock()
+    clock = Clock()
     emu = emulator(rate_limit=3, retry_after=1, clock=clock)
     with moderator(emu) as mod:
         for i in range(3):

@@ -11,11 +11,11 @@ import pytest
 
 from moderation_core import AuthError, Decision, ProviderUnavailable
 from moderation_huanxin import HuanxinProvider, token_refresh_margin
+from tests.fakes import Clock
 
 from .helpers import (
     CHECK_PATH,
     TOKEN_PATH,
-    FakeClock,
     Recording,
     async_moderator,
     emulator,
@@ -85,7 +85,7 @@ def test_refresh_margin() -> None:
 
 
 def test_token_is_renewed_shortly_before_it_expires() -> None:
-    clock = FakeClock()
+    clock = Clock()
     emu = emulator(token_ttl=1000, clock=clock)
     with moderator(emu) as mod:
         provider = mod.providers[0]
@@ -101,7 +101,7 @@ def test_token_is_renewed_shortly_before_it_expires() -> None:
 
 
 def test_expires_in_zero_never_expires() -> None:
-    clock = FakeClock()
+    clock = Clock()
     emu = emulator(token_ttl=0, clock=clock)
     with moderator(emu) as mod:
         provider = mod.providers[0]

@@ -28,19 +28,6 @@ BATCH_PATH = "/v4/im_msg_audit/batch_content_moderation"
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
-class FakeClock:
-    """A clock that moves only when told."""
-
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 def emulator(**options: Any) -> TencentChatEmulator:
     settings: dict[str, Any] = {
         "sdkappid": SDKAPPID,

@@ -14,8 +14,9 @@ from moderation_core._cli import main
 from moderation_tencent_chat import make_usersig
 from moderation_tencent_chat.emulator import MEDIA_RULES, SEED_ANSWERS, TEXT_RULES, make_emulator
 from tests import fake_secrets as secrets
+from tests.fakes import Clock
 
-from .helpers import BATCH_PATH, IDENTIFIER, SDKAPPID, SINGLE_PATH, FakeClock, emulator
+from .helpers import BATCH_PATH, IDENTIFIER, SDKAPPID, SINGLE_PATH, emulator
 
 NOW = 1_700_000_000
 
@@ -73,7 +74,7 @@ def code_of(response: httpx.Response) -> int:
 
 
 def emu(**options: Any) -> Any:
-    return emulator(clock=FakeClock(NOW), **options)
+    return emulator(clock=Clock(NOW), **options)
 
 
 # -- answers -------------------------------------------------------------------------
@@ -234,7 +235,7 @@ def test_8192_bytes_pass_and_ten_items_pass() -> None:
 
 
 def test_rate_limit_per_second_and_endpoint() -> None:
-    clock = FakeClock(NOW)
+    clock = Clock(NOW)
     emulated = emulator(clock=clock, rate_limit=3)
     assert [code_of(emulated(request())) for _ in range(4)] == [0, 0, 0, 60007]
     assert code_of(emulated(request(BATCH_PATH, batch_body(("Text", "a"))))) == 0
@@ -281,7 +282,7 @@ def test_per_item_timeout_in_a_batch() -> None:
 
 def test_slow_answers_sleep() -> None:
     slept: list[float] = []
-    emulated = emulator(clock=FakeClock(NOW), sleep=slept.append, latency="0.25")
+    emulated = emulator(clock=Clock(NOW), sleep=slept.append, latency="0.25")
     emulated(request(body=text_body("x [[slow:2]]")))
     emulated(request(body=text_body("x [[slow:999]]")))
     assert slept == [0.25, 2.0, 0.25, 30.0]

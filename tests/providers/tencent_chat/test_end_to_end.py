@@ -19,8 +19,9 @@ from moderation_core import (
 )
 from moderation_core._serve import serving
 from tests import fake_secrets as secrets
+from tests.fakes import Clock
 
-from .helpers import FakeClock, config, emulator, failure, provider
+from .helpers import config, emulator, failure, provider
 
 MIXED = [
     "今天天气不错",
@@ -80,7 +81,7 @@ async def test_async_end_to_end_over_real_http() -> None:
 
 
 def test_pending_audio_is_answered_by_a_signed_webhook() -> None:
-    clock = FakeClock()
+    clock = Clock()
     emu = emulator(clock=clock, webhook_token=secrets.TENCENT_WEBHOOK_TOKEN)
     cfg = config(webhook_token=secrets.TENCENT_WEBHOOK_TOKEN)
     with Moderator.from_config(cfg, transport=httpx.MockTransport(emu)) as mod:
@@ -98,7 +99,7 @@ def test_pending_audio_is_answered_by_a_signed_webhook() -> None:
 
 
 def test_usersig_revoked_by_the_service_is_replaced_once() -> None:
-    clock = FakeClock()
+    clock = Clock()
     emu = emulator(clock=clock, revoked_before=clock.now + 1)
     prov = provider(clock)
     prov._usersig.get()  # a sig made before the revocation
@@ -122,7 +123,7 @@ def test_wrong_key_is_an_auth_error_and_rate_limit_is_rate_limited() -> None:
         error = failure(mod)
     assert isinstance(error, AuthError)
     assert error.code == 70003
-    emu = emulator(rate_limit=1, clock=FakeClock())
+    emu = emulator(rate_limit=1, clock=Clock())
     with Moderator.from_config(config(), transport=httpx.MockTransport(emu)) as mod:
         mod.check("one")
         error = failure(mod, "two")

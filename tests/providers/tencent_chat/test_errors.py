@@ -21,11 +21,11 @@ from moderation_core import (
     Verdict,
 )
 from moderation_tencent_chat import TencentChatProvider
+from tests.fakes import Clock
 
 from .helpers import (
     BATCH_PATH,
     SINGLE_PATH,
-    FakeClock,
     Recording,
     answer,
     answers,
@@ -87,7 +87,7 @@ def test_stale_usersig_twice_is_an_auth_error(code: int) -> None:
 
 
 def test_the_retry_carries_a_new_usersig() -> None:
-    clock = FakeClock()
+    clock = Clock()
     handler = answers(fail_body(70001), PASS)
     flow = provider(clock).flow([Content.text("hello")], CheckContext())
     first = next(flow)

@@ -11,8 +11,7 @@ import pytest
 from moderation_tencent_chat import UserSigError, decode_usersig, make_usersig, verify_usersig
 from moderation_tencent_chat._usersig import UserSigCache
 from tests import fake_secrets as secrets
-
-from .helpers import FakeClock
+from tests.fakes import Clock
 
 KEY = secrets.TENCENT_SECRET_KEY  # Tencent's public demo key, as in the vector
 VECTOR_TIME = 1700000000
@@ -112,7 +111,7 @@ def test_garbage_is_malformed(garbage: str) -> None:
 
 
 def test_cache_reuses_then_renews_ahead_of_expiry() -> None:
-    clock = FakeClock(1000.0)
+    clock = Clock(1000.0)
     cache = UserSigCache(1400000000, "admin", lambda: KEY, expire=1000, clock=clock)
     first = cache.get()
     clock.advance(899)  # a tenth of the validity left: still the same
@@ -124,7 +123,7 @@ def test_cache_reuses_then_renews_ahead_of_expiry() -> None:
 
 
 def test_cache_refresh_replaces_only_the_stale_sig() -> None:
-    clock = FakeClock(1000.0)
+    clock = Clock(1000.0)
     cache = UserSigCache(1400000000, "admin", lambda: KEY, expire=86400, clock=clock)
     stale = cache.get()
     clock.advance(10)

@@ -20,8 +20,9 @@ from moderation_tencent_chat import (
     webhook_sign,
 )
 from tests import fake_secrets as secrets
+from tests.fakes import Clock
 
-from .helpers import FakeClock, provider
+from .helpers import provider
 
 APPID = 1400187352
 # Seed 003's example body, as printed.
@@ -210,7 +211,7 @@ def test_body_for_another_app_is_refused() -> None:
 
 
 def test_provider_verifies_with_its_own_appid_and_token() -> None:
-    clock = FakeClock(1669872112)
+    clock = Clock(1669872112)
     prov = provider(clock, sdkappid=APPID, webhook_token=secrets.TENCENT_WEBHOOK_TOKEN)
     query = _signed(token=secrets.TENCENT_WEBHOOK_TOKEN)
     event = prov.parse_webhook(query, json.dumps(SEED_BODY).encode())
