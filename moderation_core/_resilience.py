@@ -169,11 +169,6 @@ class Breaker:
             breaker_record(state, self._clock(), self.settings, ok)
             self._store(state)
 
-    @property
-    def is_open(self) -> bool:
-        state = self._load()
-        return bool(state.open) and self._clock() - state.opened_at < self.settings.open_for
-
     def _load(self) -> BreakerState:
         if self._redis is None:
             return self._state

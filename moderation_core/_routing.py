@@ -8,7 +8,7 @@ per-content results, or the ProviderError that failed the whole call.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Generator, Sequence
 from typing import Any
 
 import attrs
@@ -273,9 +273,6 @@ def disagreements(
         ):
             found.append((content, first, second))
     return found
-
-
-FinishedHook = Callable[..., Any]
 
 
 def report(
