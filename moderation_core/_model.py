@@ -1,4 +1,6 @@
-"""The vendor-neutral model: what is checked (Content) and what comes back (Verdict).
+"""The vendor-neutral model: what is checked (Content), what comes back (Verdict),
+what a vendor pushes later by webhook (WebhookEvent), and what policy decides
+(Action, Outcome).
 
 Frozen attrs classes that know nothing about JSON or vendor key names; each provider
 maps its vendor's payload onto them with its own converter.
