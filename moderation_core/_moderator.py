@@ -546,7 +546,12 @@ class Moderator(_BaseModerator):
             transport = (
                 self._transport if isinstance(self._transport, httpx.BaseTransport) else None
             )
-            client = httpx.Client(timeout=provider.timeout, transport=transport)
+            size = _knob(provider, "max_in_flight", 8)  # the gate's size is all it needs
+            client = httpx.Client(
+                timeout=provider.timeout,
+                transport=transport,
+                limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+            )
             self._clients[provider.name] = client
         return client
 
@@ -886,8 +891,14 @@ class AsyncModerator(_BaseModerator):
             transport = (
                 self._transport if isinstance(self._transport, httpx.AsyncBaseTransport) else None
             )
-            # The lane's gate keeps in-flight requests low; the pool only needs to match.
-            client = httpx.AsyncClient(timeout=provider.timeout, transport=transport)
+            # The lane's gate keeps in-flight requests low; a pool no larger than the
+            # gate keeps httpcore's per-request scan of its connections short.
+            size = _knob(provider, "max_in_flight", 8)
+            client = httpx.AsyncClient(
+                timeout=provider.timeout,
+                transport=transport,
+                limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+            )
             self._clients[provider.name] = client
         return client
 
