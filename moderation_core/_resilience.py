@@ -137,8 +137,8 @@ def _open_error(provider: str) -> ProviderUnavailable:
     )
 
 
-class Breaker:
-    """The breaker of one provider, for sync callers."""
+class _BreakerBase:
+    """What the sync and async breakers share: settings, key, clock, memory state."""
 
     def __init__(
         self,
@@ -153,15 +153,35 @@ class Breaker:
         self._key = f"moderation_core:breaker:{provider}"
         self._clock = time.time if redis is not None else clock  # shared state needs wall time
         self._state = BreakerState()
+        self._ttl = int(settings.window + settings.open_for) * 2
+
+    def _check(self, state: BreakerState) -> bool:
+        """Whether a call may go out, and whether that changed the state."""
+        before = attrs.evolve(state)
+        allowed = breaker_allows(state, self._clock(), self.settings)
+        if not allowed:
+            raise _open_error(self.provider)
+        return state != before
+
+
+class Breaker(_BreakerBase):
+    """The breaker of one provider, for sync callers."""
+
+    def __init__(
+        self,
+        provider: str,
+        settings: BreakerSettings,
+        redis: Any = None,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        super().__init__(provider, settings, redis, clock)
         self._lock = threading.Lock()
 
     def before(self) -> None:
         with self._lock:
             state = self._load()
-            allowed = breaker_allows(state, self._clock(), self.settings)
-            self._store(state)
-        if not allowed:
-            raise _open_error(self.provider)
+            if self._check(state):
+                self._store(state)
 
     def after(self, ok: bool) -> None:
         with self._lock:
@@ -178,33 +198,19 @@ class Breaker:
         if self._redis is not None:
             # Last writer wins between processes: a breaker only needs to be roughly
             # shared, and a lost update costs at most one extra call.
-            self._redis.hset(self._key, mapping=state.to_redis())
-            self._redis.expire(self._key, int(self.settings.window + self.settings.open_for) * 2)
+            pipe = self._redis.pipeline()
+            pipe.hset(self._key, mapping=state.to_redis())
+            pipe.expire(self._key, self._ttl)
+            pipe.execute()
 
 
-class AsyncBreaker:
+class AsyncBreaker(_BreakerBase):
     """The breaker of one provider, for async callers (same state machine)."""
-
-    def __init__(
-        self,
-        provider: str,
-        settings: BreakerSettings,
-        redis: Any = None,
-        clock: Clock = time.monotonic,
-    ) -> None:
-        self.provider = provider
-        self.settings = settings
-        self._redis = redis
-        self._key = f"moderation_core:breaker:{provider}"
-        self._clock = time.time if redis is not None else clock
-        self._state = BreakerState()
 
     async def before(self) -> None:
         state = await self._load()
-        allowed = breaker_allows(state, self._clock(), self.settings)
-        await self._store(state)
-        if not allowed:
-            raise _open_error(self.provider)
+        if self._check(state):
+            await self._store(state)
 
     async def after(self, ok: bool) -> None:
         state = await self._load()
@@ -218,10 +224,10 @@ class AsyncBreaker:
 
     async def _store(self, state: BreakerState) -> None:
         if self._redis is not None:
-            await self._redis.hset(self._key, mapping=state.to_redis())
-            await self._redis.expire(
-                self._key, int(self.settings.window + self.settings.open_for) * 2
-            )
+            pipe = self._redis.pipeline()
+            pipe.hset(self._key, mapping=state.to_redis())
+            pipe.expire(self._key, self._ttl)
+            await pipe.execute()
 
 
 def rate_item(per_second: float) -> limits.RateLimitItem:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import attrs
@@ -116,6 +116,25 @@ class FakeProvider(Provider[FakeConfig]):
                 )
             )
         return results
+
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+class Recording:
+    """Wraps a vendor handler and keeps every request it saw."""
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        request.read()
+        self.requests.append(request)
+        return self.handler(request)
+
+    def paths(self) -> list[str]:
+        return [r.url.path for r in self.requests]
 
 
 class Clock:

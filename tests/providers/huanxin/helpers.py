@@ -11,6 +11,7 @@ import httpx
 from moderation_core import AllProvidersFailed, AsyncModerator, Moderator, ProviderError
 from moderation_huanxin.emulator import HuanxinEmulator, make_emulator
 from tests import fake_secrets as secrets
+from tests.fakes import Recording
 
 ORG = "fake-org"
 APP = "fake-app"
@@ -56,22 +57,6 @@ def moderator(handler: Handler, **overrides: Any) -> Moderator:
 
 def async_moderator(handler: Handler, **overrides: Any) -> AsyncModerator:
     return AsyncModerator.from_config(config(**overrides), transport=httpx.MockTransport(handler))
-
-
-class Recording:
-    """Wraps a handler and keeps every request it saw."""
-
-    def __init__(self, handler: Handler) -> None:
-        self.handler = handler
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        request.read()
-        self.requests.append(request)
-        return self.handler(request)
-
-    def paths(self) -> list[str]:
-        return [r.url.path for r in self.requests]
 
 
 def answering(

@@ -18,6 +18,7 @@ from moderation_core import (
 from moderation_tencent_chat import TencentChatConfig, TencentChatProvider
 from moderation_tencent_chat.emulator import TencentChatEmulator, make_emulator
 from tests import fake_secrets as secrets
+from tests.fakes import Recording
 
 SDKAPPID = 1400000000
 IDENTIFIER = "admin"
@@ -71,22 +72,6 @@ def moderator(handler: Handler, **overrides: Any) -> Moderator:
 
 def async_moderator(handler: Handler, **overrides: Any) -> AsyncModerator:
     return AsyncModerator.from_config(config(**overrides), transport=httpx.MockTransport(handler))
-
-
-class Recording:
-    """Wraps a handler and keeps every request it saw."""
-
-    def __init__(self, handler: Handler) -> None:
-        self.handler = handler
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        request.read()
-        self.requests.append(request)
-        return self.handler(request)
-
-    def paths(self) -> list[str]:
-        return [r.url.path for r in self.requests]
 
 
 def answer(body: Mapping[str, Any] | str | bytes, status: int = 200) -> Handler:

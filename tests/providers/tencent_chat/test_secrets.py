@@ -10,8 +10,9 @@ import pytest
 from moderation_core import AllProvidersFailed, Moderator
 from moderation_tencent_chat import TencentChatProvider, WebhookVerificationError
 from tests import fake_secrets as secrets
+from tests.fakes import Recording
 
-from .helpers import Recording, config, emulator, fail_body, provider
+from .helpers import config, emulator, fail_body, provider
 
 
 def _leaks(text: str, sigs: list[str]) -> list[str]:
