@@ -7,8 +7,8 @@ whichever vendor answers:
   (Text, Image, Audio or Video) with ``IMAuditContent`` (the text, or the file's URL),
   or ``IMAuditContents``, a list of at most 10 such pairs;
 - method two, fixed field paths such as ``data.content|content``: up to three
-  alternatives separated by ``|``, each at most two keys joined by ``.`` and at most 60
-  characters; the first alternative found in the payload is checked, as text. A first
+  alternatives separated by ``|``, each at most two keys joined by ``.``, each key at
+  most 60 characters; the first alternative found in the payload is checked, as text. A first
   level value that is itself a JSON string is looked into, as the console does.
 
 Anything else is checked as text, whole.
@@ -30,6 +30,8 @@ MAX_PRESET_CONTENTS: Final = 10
 MAX_ALTERNATIVES: Final = 3
 MAX_LEVELS: Final = 2
 MAX_PATH_CHARS: Final = 60
+
+_TOO_DEEP: Final = "custom message is nested too deeply to read"
 
 TYPE_KEY: Final = "IMAuditContentType"
 CONTENT_KEY: Final = "IMAuditContent"
@@ -65,6 +67,8 @@ def _payload(data: object) -> tuple[dict[str, Any] | None, str]:
     if isinstance(data, Mapping):
         try:
             text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        except RecursionError:
+            raise InvalidContent(_TOO_DEEP) from None
         except (TypeError, ValueError) as exc:
             raise InvalidContent(f"custom message is not JSON-serializable: {exc}") from None
         return dict(data), text
@@ -74,11 +78,21 @@ def _payload(data: object) -> tuple[dict[str, Any] | None, str]:
         )
     if not data.strip():
         raise InvalidContent("custom message is empty; there is nothing to check")
-    try:
-        parsed = json.loads(data)
-    except ValueError:
-        return None, data  # not JSON: the console checks it as text, so do we
+    parsed = _loads(data)
     return (parsed if isinstance(parsed, dict) else None), data
+
+
+def _loads(text: str) -> Any:
+    """The JSON value of text, or None when it is not JSON (the console then checks it
+    as text, so do we). The json module recurses once per level and stops at the
+    interpreter's recursion limit, so the depth it reaches - and the time - is bounded;
+    that limit is InvalidContent, not a RecursionError through every layer."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise InvalidContent(_TOO_DEEP) from None
+    except ValueError:
+        return None
 
 
 def _preset(payload: Mapping[str, Any]) -> list[Content]:
@@ -131,21 +145,25 @@ def parse_fields(spec: str) -> tuple[tuple[str, ...], ...]:
     alternatives = spec.split("|")
     if len(alternatives) > MAX_ALTERNATIVES:
         raise ConfigError(
-            f"custom message fields {spec!r} has {len(alternatives)} alternatives; "
+            f"custom message fields {spec[:80]!r} has {len(alternatives)} alternatives; "
             f"at most {MAX_ALTERNATIVES}"
         )
     paths = []
     for alternative in alternatives:
-        if len(alternative) > MAX_PATH_CHARS:
-            raise ConfigError(
-                f"custom message field {alternative[:20]!r}... is {len(alternative)} characters; "
-                f"at most {MAX_PATH_CHARS}"
-            )
         keys = tuple(alternative.split("."))
         if len(keys) > MAX_LEVELS:
             raise ConfigError(
-                f"custom message field {alternative!r} has {len(keys)} levels; at most {MAX_LEVELS}"
+                f"custom message field {alternative[:80]!r} has {len(keys)} levels; "
+                f"at most {MAX_LEVELS}"
             )
+        # The console's limit is per key ("其中 string 字符串不超过 60 个字符"), so
+        # "a.b" may be up to 121 characters.
+        for key in keys:
+            if len(key) > MAX_PATH_CHARS:
+                raise ConfigError(
+                    f"custom message field key {key[:20]!r}... is {len(key)} characters; "
+                    f"at most {MAX_PATH_CHARS}"
+                )
         if any(not key or key != key.strip() for key in keys):
             raise ConfigError(
                 f"custom message field {alternative!r} in {spec!r} has an empty key or spaces "
@@ -180,10 +198,7 @@ def _lookup(payload: Mapping[str, Any], path: tuple[str, ...]) -> tuple[bool, An
     for depth, key in enumerate(path):
         if depth and isinstance(value, str):
             # {"data": "{\"content\": \"...\"}"}: the console reads into JSON strings too.
-            try:
-                value = json.loads(value)
-            except ValueError:
-                return False, None
+            value = _loads(value)
         if not isinstance(value, Mapping) or key not in value:
             return False, None
         value = value[key]

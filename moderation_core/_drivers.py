@@ -20,6 +20,7 @@ import time
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from typing import Any
 
+import attrs
 import cattrs
 import httpx
 
@@ -53,8 +54,9 @@ def _transport_error(exc: httpx.HTTPError, request: httpx.Request, provider: str
 
 
 def _parse_error(exc: Exception, provider: str) -> ProtocolError:
-    # The exception text may quote the vendor's body; keep only its kind in the message.
-    log.debug("provider %s could not parse a response", provider, exc_info=exc)
+    # The exception text and its frames may quote the vendor's body or hold the request
+    # URL; keep only its kind, in the message and in the log.
+    log.debug("provider %s could not parse a response (%s)", provider, type(exc).__name__)
     return ProtocolError(
         f"could not read the vendor's answer ({type(exc).__name__})", provider=provider
     )
@@ -88,19 +90,57 @@ def _bounded(request: httpx.Request, timeout: float, deadline: float | None) -> 
     return request
 
 
-def _drive_sync(
+@attrs.frozen
+class _Failed:
+    """What a flow run ended with instead of a value: the error the driver raises."""
+
+    error: Exception
+
+
+def _failure(exc: Exception, provider: str) -> _Failed:
+    if isinstance(exc, ProviderError):
+        if exc.provider is None:
+            exc.provider = provider
+        return _Failed(exc)
+    if isinstance(exc, RecursionError):
+        # A body like b"[" * 1000 makes json and cattrs recurse until Python gives up.
+        return _Failed(
+            ProtocolError("the vendor's answer is nested too deeply to read", provider=provider)
+        )
+    if isinstance(exc, _PARSE_ERRORS):
+        return _Failed(_parse_error(exc, provider))
+    return _Failed(exc)  # StaleCredentials: run_sync/run_async act on it
+
+
+def _raised(failed: _Failed) -> Exception:
+    """The error, cut loose from where it came from. Its traceback holds the frames of
+    the provider's flow and its chain the httpx error, both with the request's URL (a
+    UserSig in Tencent's query string); error trackers record every frame's locals and
+    the whole chain. Messages are secret-free by design, so the message is kept."""
+    error = failed.error
+    error.__cause__ = None
+    error.__context__ = None
+    error.__suppress_context__ = True
+    return error.with_traceback(None)
+
+
+# Raised by a flow or the transport and turned into a _Failed; anything else is a bug
+# and keeps its traceback.
+_MAPPED = (ProviderError, StaleCredentials, RecursionError, *_PARSE_ERRORS)
+
+
+def _run_sync(
     flow: _AnyFlow,
     client: httpx.Client | None,
     provider: str,
-    before_send: Callable[[], None] | None = None,
-    deadline: float | None = None,
-    timeout: float = 10.0,
+    before_send: Callable[[], None] | None,
+    deadline: float | None,
+    timeout: float,
 ) -> Any:
+    request: httpx.Request | None = None
+    response: httpx.Response | None = None
     try:
-        try:
-            request = next(flow)
-        except StopIteration as done:
-            return done.value
+        request = next(flow)
         if client is None:
             raise RuntimeError(f"provider {provider} sent a request but has no HTTP client")
         while True:
@@ -109,18 +149,60 @@ def _drive_sync(
             try:
                 response = client.send(_bounded(request, timeout, deadline))
             except httpx.HTTPError as exc:
-                raise _transport_error(exc, request, provider) from None
-            try:
-                request = flow.send(response)
-            except StopIteration as done:
-                return done.value
-    except ProviderError as exc:
-        if exc.provider is None:
-            exc.provider = provider
-        raise
-    except _PARSE_ERRORS as exc:
-        raise _parse_error(exc, provider) from None
+                return _Failed(_transport_error(exc, request, provider))
+            request, response = flow.send(response), None
+    except StopIteration as done:
+        return done.value
+    except _MAPPED as exc:
+        return _failure(exc, provider)
     finally:
+        # This frame may be on a traceback: leave no request (its URL) in its locals.
+        request = response = None
+        flow.close()
+
+
+def _drive_sync(
+    flow: _AnyFlow,
+    client: httpx.Client | None,
+    provider: str,
+    before_send: Callable[[], None] | None = None,
+    deadline: float | None = None,
+    timeout: float = 10.0,
+) -> Any:
+    outcome = _run_sync(flow, client, provider, before_send, deadline, timeout)
+    if isinstance(outcome, _Failed):
+        raise _raised(outcome)
+    return outcome
+
+
+async def _run_async(
+    flow: _AnyFlow,
+    client: httpx.AsyncClient | None,
+    provider: str,
+    before_send: Callable[[], Awaitable[None]] | None,
+    deadline: float | None,
+    timeout: float,
+) -> Any:
+    request: httpx.Request | None = None
+    response: httpx.Response | None = None
+    try:
+        request = next(flow)
+        if client is None:
+            raise RuntimeError(f"provider {provider} sent a request but has no HTTP client")
+        while True:
+            if before_send is not None:
+                await before_send()
+            try:
+                response = await client.send(_bounded(request, timeout, deadline))
+            except httpx.HTTPError as exc:
+                return _Failed(_transport_error(exc, request, provider))
+            request, response = flow.send(response), None
+    except StopIteration as done:
+        return done.value
+    except _MAPPED as exc:
+        return _failure(exc, provider)
+    finally:
+        request = response = None
         flow.close()
 
 
@@ -132,32 +214,10 @@ async def _drive_async(
     deadline: float | None = None,
     timeout: float = 10.0,
 ) -> Any:
-    try:
-        try:
-            request = next(flow)
-        except StopIteration as done:
-            return done.value
-        if client is None:
-            raise RuntimeError(f"provider {provider} sent a request but has no HTTP client")
-        while True:
-            if before_send is not None:
-                await before_send()
-            try:
-                response = await client.send(_bounded(request, timeout, deadline))
-            except httpx.HTTPError as exc:
-                raise _transport_error(exc, request, provider) from None
-            try:
-                request = flow.send(response)
-            except StopIteration as done:
-                return done.value
-    except ProviderError as exc:
-        if exc.provider is None:
-            exc.provider = provider
-        raise
-    except _PARSE_ERRORS as exc:
-        raise _parse_error(exc, provider) from None
-    finally:
-        flow.close()
+    outcome = await _run_async(flow, client, provider, before_send, deadline, timeout)
+    if isinstance(outcome, _Failed):
+        raise _raised(outcome)
+    return outcome
 
 
 def _refused(provider: Provider[Any], exc: StaleCredentials) -> AuthError:

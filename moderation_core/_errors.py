@@ -4,7 +4,7 @@
 
     ModerationError
       ConfigError            bad or incomplete config, unknown provider type, missing env var
-      InvalidContent         rejected before any request
+      InvalidContent         a content or call argument rejected before any request
       ProviderError          .provider, .code (vendor code), .retryable
         ProviderUnavailable  timeouts, connection errors, 5xx, vendor internal errors (retryable)
           RateLimited        vendor rate limit; .retry_after seconds or None (retryable)
@@ -43,7 +43,11 @@ class ConfigError(ModerationError):
 
 
 class InvalidContent(ModerationError):
-    """The content was rejected before any request was sent."""
+    """The content, or another argument of a call, was rejected before any request
+    was sent or any state changed: empty text, a bad URL, text that is not valid
+    Unicode, a custom payload nested too deeply, a scene/sender/receiver that is not a
+    str of valid Unicode, a bad or too long mute duration. In ``check_many(...,
+    return_exceptions=True)`` an invalid item holds its own, named by its index."""
 
 
 class ProviderError(ModerationError):

@@ -9,6 +9,7 @@ maps its vendor's payload onto them with its own converter.
 from __future__ import annotations
 
 import enum
+import hmac
 from collections.abc import Mapping
 from typing import Any
 
@@ -112,14 +113,26 @@ class Action(enum.Enum):
     MASK = "MASK"
 
 
-@attrs.frozen(repr=False)
 class Secret:
-    """A credential read from config. Its repr and str never show the value."""
+    """A credential read from config. Its repr and str never show the value.
 
+    Deliberately not an attrs class: ``attrs.asdict``/``astuple`` and cattrs recurse
+    into attrs classes and would copy the value out; a plain slotted class is left as
+    is, so they hand back this object and its masked repr."""
+
+    __slots__ = ("_value",)
     _value: str
+
+    def __init__(self, value: str) -> None:
+        if not isinstance(value, str):
+            raise TypeError(f"a Secret holds a string, not a {type(value).__name__}")
+        object.__setattr__(self, "_value", value)
 
     def get(self) -> str:
         return self._value
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("a Secret cannot be changed")
 
     def __repr__(self) -> str:
         return "Secret('***')"
@@ -129,14 +142,54 @@ class Secret:
     def __bool__(self) -> bool:
         return bool(self._value)
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Secret):
+            return NotImplemented
+        # Constant time: a comparison must not tell an attacker how much matched.
+        mine, theirs = (v.encode("utf-8", "surrogatepass") for v in (self._value, other._value))
+        return hmac.compare_digest(mine, theirs)
+
+    def __hash__(self) -> int:
+        return hash((Secret, self._value))
+
 
 _MEDIA_SCHEMES = ("http://", "https://")
+
+
+def is_unicode(text: str) -> bool:
+    """False when text holds a lone surrogate (``json.loads`` makes them from
+    ``"\\ud800"``): no vendor can encode it, so it must never reach a provider.
+    ASCII, the common case, costs one C-level scan."""
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_unicode(text: str, what: str) -> None:
+    """InvalidContent when ``text`` (a ``what``) is not valid Unicode."""
+    if not is_unicode(text):
+        raise InvalidContent(f"{what} is not valid Unicode (it holds a lone surrogate)")
+
+
+def check_call_string(value: object, what: str) -> None:
+    """InvalidContent unless value is None or a valid-Unicode str: for a scene, sender,
+    receiver or mute reason, which providers and Redis send on as text."""
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise InvalidContent(f"{what} must be a string or None, got {type(value).__name__}")
+    check_unicode(value, what)
 
 
 def _check_value(instance: Content, _attribute: attrs.Attribute[str], value: object) -> None:
     kind = instance.type.value
     if not isinstance(value, str):
         raise InvalidContent(f"{kind} content must be a string, got {type(value).__name__}")
+    check_unicode(value, f"{kind} content")
     if instance.type is ContentType.TEXT:
         if not value or value.isspace():
             raise InvalidContent("text is empty or whitespace only; there is nothing to check")
@@ -150,6 +203,8 @@ def _check_value(instance: Content, _attribute: attrs.Attribute[str], value: obj
 def _check_id(_instance: Content, _attribute: attrs.Attribute[Any], value: object) -> None:
     if value is not None and (not isinstance(value, str | int) or isinstance(value, bool)):
         raise InvalidContent(f"content id must be a str or int, got {type(value).__name__}")
+    if isinstance(value, str):
+        check_unicode(value, "content id")  # some vendors send it on (Tencent DataId)
 
 
 @attrs.frozen(slots=True)
@@ -203,13 +258,20 @@ class Content:
         return contents_from_custom(data, fields)
 
 
+def _check_context_string(
+    _instance: CheckContext, attribute: attrs.Attribute[Any], value: object
+) -> None:
+    check_call_string(value, attribute.name)
+
+
 @attrs.frozen(slots=True)
 class CheckContext:
-    """Who is talking to whom, and where: passed to every provider with the contents."""
+    """Who is talking to whom, and where: passed to every provider with the contents.
+    Each is None or a str of valid Unicode, else InvalidContent."""
 
-    scene: str | None = None
-    sender: str | None = None
-    receiver: str | None = None
+    scene: str | None = attrs.field(default=None, validator=_check_context_string)
+    sender: str | None = attrs.field(default=None, validator=_check_context_string)
+    receiver: str | None = attrs.field(default=None, validator=_check_context_string)
 
 
 @attrs.frozen(slots=True)
@@ -218,8 +280,14 @@ class Verdict:
 
     ``provider`` is the name the config gives the provider (its key under
     ``[providers]``); ``vendor_label`` is the vendor's own label string; ``raw`` is the
-    vendor's payload for this item, for debugging and audit. ``fallback`` is True when
-    no provider answered and ``fail_mode`` decided instead; ``errors`` then holds why.
+    vendor's payload for this item, for debugging and audit.
+
+    ``errors`` holds every provider error met for this content, in the order tried
+    (typed ``ProviderError``s, whose messages never carry secrets). ``fallback`` keeps
+    one meaning: True when no provider answered and ``fail_mode`` decided instead, and
+    ``errors`` then says why. With ``fallback`` False, non-empty ``errors`` mean the
+    verdict's ``provider`` answered after the providers named there failed (a failover;
+    with ``strategy = "strictest"``, beside them); ``failed_over`` says so.
     """
 
     decision: Decision
@@ -241,6 +309,11 @@ class Verdict:
         """True for REVIEW and BLOCK."""
         return self.decision is Decision.REVIEW or self.decision is Decision.BLOCK
 
+    @property
+    def failed_over(self) -> bool:
+        """True when a provider answered after others failed on this content."""
+        return bool(self.errors) and not self.fallback
+
 
 @attrs.frozen(slots=True)
 class Outcome:
@@ -261,8 +334,10 @@ class WebhookEvent:
     - ``verdict``: what the vendor's moderation decided about the content.
     - ``provider_type``: the provider type that parsed it (``"tencent_chat"``,
       ``"huanxin"``); ``verdict.provider`` is the config's name for the provider.
-    - ``event_id``: the vendor's id of this delivery, to drop duplicates with (a vendor
-      may deliver one event twice); None when the vendor gives none.
+    - ``event_id``: a stable dedupe key for this event, the same each time one event is
+      delivered: the vendor's delivery id when it gives one (Huanxin ``callId``), else
+      ``dedupe_key`` of the vendor's request id and the payload (Tencent). Offer it to
+      a ``ReplayCache`` to drop replays and retries. Every built-in parser fills it.
     - ``request_id``: the vendor's id of the moderation request; when
       ``answers_pending`` it equals the ``request_id`` of the PENDING verdict of the
       earlier check. None when the vendor gives none.
@@ -313,6 +388,8 @@ def _text_content(
     ``check_many`` over plain strings (the one check that matters is done here)."""
     if not text or text.isspace():
         raise InvalidContent("text is empty or whitespace only; there is nothing to check")
+    if not text.isascii():
+        check_unicode(text, "text content")
     content = _new(Content)
     _set(content, "type", _text)
     _set(content, "value", text)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pluggy
@@ -28,6 +28,7 @@ __all__ = [
     "hookspec",
     "make_plugin_manager",
     "provider_registry",
+    "shared_state_hook",
 ]
 
 PROJECT = "moderation_core"
@@ -108,6 +109,13 @@ class HookSpecs:
         thresholds and actions; not for trusted or muted senders, blocked terms, nor
         when every provider failed and ``on_failure`` decides (docs/policy.md)."""
 
+    @hookspec
+    def shared_state_changed(self, healthy: bool, reason: str) -> None:
+        """With ``redis_url``: Redis stopped answering (``healthy`` False; limits,
+        breakers, mutes and context are per process meanwhile) or answers again
+        (True). Called once per change, from the call that noticed it, with a
+        secret-free ``reason``; for metrics and alerts; must not raise."""
+
 
 def make_plugin_manager(*, load_entrypoints: bool = True) -> pluggy.PluginManager:
     """A fresh plugin manager with the hook specs, and (unless told not to) every
@@ -130,6 +138,16 @@ def default_plugin_manager() -> pluggy.PluginManager:
     """The process-wide manager, made on first use (entry-point discovery costs tens of
     milliseconds, so it happens once per process)."""
     return make_plugin_manager()
+
+
+def shared_state_hook(pm: pluggy.PluginManager) -> Callable[[bool, str], None]:
+    """The ``shared_state_changed`` hook as the plain callback ``SharedRedis`` takes."""
+    hook = pm.hook.shared_state_changed
+
+    def report(healthy: bool, reason: str) -> None:
+        hook(healthy=healthy, reason=reason)
+
+    return report
 
 
 def provider_registry(pm: pluggy.PluginManager) -> ProviderRegistry:

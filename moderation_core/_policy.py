@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import math
 import re
 import time
 import unicodedata
@@ -44,6 +45,7 @@ from ._model import (
     Label,
     Outcome,
     Verdict,
+    check_call_string,
 )
 from ._state import (
     AnyOp,
@@ -56,6 +58,7 @@ from ._state import (
     RedisState,
     Remember,
     SetMute,
+    SharedRedis,
     Unmute,
     drive_redis_async,
     drive_redis_sync,
@@ -91,6 +94,8 @@ _BY_DECISION: Final = {
 }
 _UNITS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION_PART: Final = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+# The longest duration: 100 years. A longer mute is a mute until unmuted (no duration).
+MAX_DURATION: Final = 36525 * 86400.0
 
 
 # -- config --------------------------------------------------------------------------
@@ -98,23 +103,38 @@ _DURATION_PART: Final = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 
 def parse_duration(value: object) -> float:
     """Seconds from ``"90s"``, ``"15m"``, ``"1h30m"``, ``"7d"``, a timedelta or a
-    positive number."""
+    positive number, at most ``MAX_DURATION`` (a ValueError otherwise)."""
     if isinstance(value, timedelta):
         seconds = value.total_seconds()
     elif isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int past float's range
+            seconds = math.inf
     elif isinstance(value, str):
         compact = value.replace(" ", "")
         parts = _DURATION_PART.findall(compact)
         if not parts or "".join(n + u for n, u in parts) != compact:
-            raise ValueError(f"expected a duration like '60s', '1h' or '1h30m', got {value!r}")
+            raise ValueError(
+                f"expected a duration like '60s', '1h' or '1h30m', got {_shown(value)}"
+            )
         seconds = sum(float(n) * _UNITS[u] for n, u in parts)
     else:
         kind = type(value).__name__
-        raise ValueError(f"expected a duration like '60s' or '1h', got {kind} {value!r}")
-    if seconds <= 0:
-        raise ValueError(f"a duration must be positive, got {value!r}")
+        raise ValueError(f"expected a duration like '60s' or '1h', got {kind} {_shown(value)}")
+    if not seconds > 0:  # also NaN
+        raise ValueError(f"a duration must be positive, got {_shown(value)}")
+    if seconds > MAX_DURATION:  # also inf; past it, datetime overflows
+        raise ValueError(
+            f"a duration must be at most {format_duration(MAX_DURATION)}, got {_shown(value)}"
+        )
     return seconds
+
+
+def _shown(value: object) -> str:
+    """The value for an error message, cut short: it may be anything a caller passed."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def format_duration(seconds: float) -> str:
@@ -403,7 +423,10 @@ def _where(scene: str | None) -> str:
 
 
 def _by(verdict: Verdict) -> str:
-    return verdict.provider or "the provider"
+    who = verdict.provider or "the provider"
+    if verdict.failed_over:  # say so: the reason is what a moderator reads
+        return f"{who} (after {_tried(verdict.errors)})"
+    return who
 
 
 def _harshest(outcomes: Iterable[Outcome]) -> Outcome:
@@ -499,6 +522,8 @@ class Policy:
         hook: bool = True,
     ) -> Outcome:
         where = _where(context.scene)
+        if isinstance(result, InvalidContent):
+            raise result  # the caller's mistake, never a provider failure for on_failure
         failed = isinstance(result, ModerationError) or result.fallback
         if failed and rules.on_failure is not None:
             return self._on_failure(content, result, rules.on_failure, where)
@@ -596,10 +621,15 @@ class Policy:
         reason: str | None,
     ) -> Flow:
         now = self.clock()
+        check_call_string(sender, "sender")
+        check_call_string(scene, "scene")
+        check_call_string(reason, "mute reason")
+        if sender is None:
+            raise InvalidContent("sender must be a string, got None")
         try:
             seconds = None if duration is None else parse_duration(duration)
         except ValueError as exc:
-            raise ValueError(f"mute duration: {exc}") from None
+            raise InvalidContent(f"mute duration: {exc}") from None
         mute = mute_at(
             sender, scene, None if seconds is None else now + seconds, reason or "muted by hand"
         )
@@ -607,9 +637,12 @@ class Policy:
         return mute
 
     def unmute(self, sender: str, scene: str | None) -> Flow:
+        check_call_string(sender, "sender")
+        check_call_string(scene, "scene")
         return (yield Unmute(sender, scene, self.clock()))
 
     def muted(self, scene: str | None) -> Flow:
+        check_call_string(scene, "scene")
         mutes: list[Mute] = yield ListMutes(scene, self.clock())
         return sorted(mutes, key=lambda m: (m.sender, m.scene or ""))
 
@@ -639,14 +672,21 @@ class Policy:
             except ModerationError as exc:
                 log.warning("context check with %s failed: %s", request.provider, exc)
                 return None
-        if self.redis_url is None:
+        shared = self._shared(moderator)
+        if shared is None:
             return self.memory.apply(request)
-        client = getattr(moderator, "_redis", None)
-        if client is None:
-            import redis  # noqa: PLC0415 - only with redis_url
+        return shared.run(
+            lambda: drive_redis_sync(shared.client, self.redis.plan(request)),
+            lambda: self.memory.apply(request),
+        )
 
-            client = moderator._redis = redis.Redis.from_url(self.redis_url)
-        return drive_redis_sync(client, self.redis.plan(request))
+    def _shared(self, moderator: Any) -> SharedRedis | None:
+        """The moderator's Redis (with ``redis_url``): state lives there while it
+        answers, and in ``self.memory`` while it does not."""
+        if self.redis_url is None:
+            return None
+        shared: SharedRedis | None = getattr(moderator, "_redis", None)
+        return shared
 
     async def run_async(self, moderator: Any, flow: Flow) -> Any:
         try:
@@ -674,14 +714,13 @@ class Policy:
             except ModerationError as exc:
                 log.warning("context check with %s failed: %s", request.provider, exc)
                 return None
-        if self.redis_url is None:
+        shared = self._shared(moderator)
+        if shared is None:
             return self.memory.apply(request)
-        client = getattr(moderator, "_redis", None)
-        if client is None:
-            import redis.asyncio  # noqa: PLC0415 - only with redis_url
-
-            client = moderator._redis = redis.asyncio.Redis.from_url(self.redis_url)
-        return await drive_redis_async(client, self.redis.plan(request))
+        return await shared.run_async(
+            lambda: drive_redis_async(shared.client, self.redis.plan(request)),
+            lambda: self.memory.apply(request),
+        )
 
 
 def _contents(message: Content | str | Iterable[Content | str]) -> list[Content]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import builtins
+import logging
 from collections.abc import Callable, Generator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Self, TypeVar
@@ -19,7 +20,7 @@ import attrs
 import cattrs
 import httpx
 
-from ._config import make_config_converter, structure_config
+from ._config import check_http_url, make_config_converter, structure_config
 from ._errors import ProviderError
 from ._model import CheckContext, Content, ContentType, Verdict
 from ._resilience import BreakerSettings
@@ -84,12 +85,21 @@ class Capabilities:
         return True
 
 
+def _check_base_url(_inst: object, _attr: object, value: str | None) -> None:
+    # Checked at load: httpx would otherwise refuse it at the first check, as a crash.
+    check_http_url("base_url", value)
+
+
 @attrs.define(kw_only=True)
 class HttpProviderConfig:
-    """Keys every HTTP provider accepts besides its own."""
+    """Keys every HTTP provider accepts besides its own. Every number is finite (the
+    config converter refuses inf and nan).
+
+    A config class may define ``advice() -> Iterable[str]``: settings that are allowed
+    but unwise; ``Provider.from_config`` logs each as a WARNING naming the provider."""
 
     type: str
-    base_url: str | None = None
+    base_url: str | None = attrs.field(default=None, validator=_check_base_url)
     timeout: float = attrs.field(default=10.0, validator=attrs.validators.gt(0))
     rate_limit: float | None = attrs.field(  # 0 or None: no limit
         default=None, validator=attrs.validators.optional(attrs.validators.ge(0))
@@ -104,6 +114,15 @@ class HttpProviderConfig:
 
 
 ConfigT = TypeVar("ConfigT")
+
+
+def _log_advice(provider_class: builtins.type[Any], name: str, config: object) -> None:
+    advice = getattr(config, "advice", None)
+    if not callable(advice):
+        return
+    log = logging.getLogger(provider_class.__module__.partition(".")[0])
+    for note in advice():
+        log.warning("provider %s: %s", name, note)
 
 
 class Provider(abc.ABC, Generic[ConfigT]):
@@ -137,6 +156,7 @@ class Provider(abc.ABC, Generic[ConfigT]):
         ``where`` locates the table for messages; ``base_dir`` is where relative paths
         in it start (the config file's folder)."""
         config = structure_config(cls.config_converter, cls.config_class, table, where)
+        _log_advice(cls, name, config)
         return cls(name, config)
 
     @property

@@ -13,8 +13,9 @@ import logging
 import re
 import threading
 from collections.abc import Iterable
+from urllib.parse import quote, quote_plus
 
-__all__ = ["redact_query_params"]
+__all__ = ["redact_query_params", "scrub_secrets"]
 
 LOGGERS = ("httpx", "httpcore")
 
@@ -58,3 +59,29 @@ def redact_query_params(names: Iterable[str]) -> None:
         logger = logging.getLogger(name)
         if _FILTER not in logger.filters:
             logger.addFilter(_FILTER)
+
+
+_HEX_ESCAPE = re.compile(r"%[0-9A-F]{2}")
+
+
+def _spellings(secret: str) -> set[str]:
+    """The secret as a vendor may echo it: verbatim, percent-encoded (either hex case,
+    with or without '/' kept), or form-encoded with '+' for a space."""
+    encoded = {
+        quote(secret, safe=""),
+        quote(secret),
+        quote_plus(secret, safe=""),
+        quote_plus(secret),
+    }
+    lowered = {_HEX_ESCAPE.sub(lambda m: m.group(0).lower(), e) for e in encoded}
+    return {secret} | encoded | lowered
+
+
+def scrub_secrets(text: str, secrets: Iterable[str], mask: str = "***") -> str:
+    """``text`` (a vendor's error text) with every spelling of every secret masked."""
+    spellings = {form for secret in secrets if secret for form in _spellings(secret)}
+    if not spellings:
+        return text
+    # One pass, longest first, so a secret inside another's encoding is masked whole.
+    pattern = re.compile("|".join(re.escape(f) for f in sorted(spellings, key=len, reverse=True)))
+    return pattern.sub(mask, text)

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import math
+import random
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 import attrs
 import limits
@@ -32,6 +33,7 @@ import limits.strategies
 import stamina
 
 from ._errors import ProviderError, ProviderUnavailable, RateLimited
+from ._state import SharedRedis
 
 __all__ = [
     "AsyncBreaker",
@@ -144,24 +146,35 @@ class _BreakerBase:
         self,
         provider: str,
         settings: BreakerSettings,
-        redis: Any = None,
+        shared: SharedRedis | None = None,
         clock: Clock = time.monotonic,
     ) -> None:
         self.provider = provider
         self.settings = settings
-        self._redis = redis
+        self._shared = shared
         self._key = f"moderation_core:breaker:{provider}"
-        self._clock = time.time if redis is not None else clock  # shared state needs wall time
-        self._state = BreakerState()
+        self._clock = time.time if shared is not None else clock  # shared state needs wall time
+        self._state = BreakerState()  # in this process: without Redis, or while it is down
         self._ttl = int(settings.window + settings.open_for) * 2
 
-    def _check(self, state: BreakerState) -> bool:
-        """Whether a call may go out, and whether that changed the state."""
+    def _allows(self, state: BreakerState) -> tuple[bool, bool]:
+        """Whether a call may go out, and whether asking changed the state."""
         before = attrs.evolve(state)
         allowed = breaker_allows(state, self._clock(), self.settings)
-        if not allowed:
-            raise _open_error(self.provider)
-        return state != before
+        return allowed, state != before
+
+    def _allows_here(self) -> bool:
+        return self._allows(self._state)[0]
+
+    def _record_here(self, ok: bool) -> None:
+        breaker_record(self._state, self._clock(), self.settings, ok)
+
+    def _stored(self, pipe: Any, state: BreakerState) -> Any:
+        # Last writer wins between processes: a breaker only needs to be roughly
+        # shared, and a lost update costs at most one extra call.
+        pipe.hset(self._key, mapping=state.to_redis())
+        pipe.expire(self._key, self._ttl)
+        return pipe
 
 
 class Breaker(_BreakerBase):
@@ -171,63 +184,86 @@ class Breaker(_BreakerBase):
         self,
         provider: str,
         settings: BreakerSettings,
-        redis: Any = None,
+        shared: SharedRedis | None = None,
         clock: Clock = time.monotonic,
     ) -> None:
-        super().__init__(provider, settings, redis, clock)
+        super().__init__(provider, settings, shared, clock)
         self._lock = threading.Lock()
 
     def before(self) -> None:
         with self._lock:
-            state = self._load()
-            if self._check(state):
-                self._store(state)
+            if self._shared is None:
+                allowed = self._allows_here()
+            else:
+                allowed = self._shared.run(self._allows_shared, self._allows_here)
+        if not allowed:
+            raise _open_error(self.provider)
 
     def after(self, ok: bool) -> None:
         with self._lock:
-            state = self._load()
-            breaker_record(state, self._clock(), self.settings, ok)
-            self._store(state)
+            if self._shared is None:
+                self._record_here(ok)
+            else:
+                self._shared.run(lambda: self._record_shared(ok), lambda: self._record_here(ok))
 
     def _load(self) -> BreakerState:
-        if self._redis is None:
-            return self._state
-        return BreakerState.from_redis(self._redis.hgetall(self._key))
+        assert self._shared is not None  # noqa: S101 - only called with Redis
+        return BreakerState.from_redis(self._shared.client.hgetall(self._key))
+
+    def _allows_shared(self) -> bool:
+        state = self._load()
+        allowed, changed = self._allows(state)
+        if changed:
+            self._store(state)
+        return allowed
+
+    def _record_shared(self, ok: bool) -> None:
+        state = self._load()
+        breaker_record(state, self._clock(), self.settings, ok)
+        self._store(state)
 
     def _store(self, state: BreakerState) -> None:
-        if self._redis is not None:
-            # Last writer wins between processes: a breaker only needs to be roughly
-            # shared, and a lost update costs at most one extra call.
-            pipe = self._redis.pipeline()
-            pipe.hset(self._key, mapping=state.to_redis())
-            pipe.expire(self._key, self._ttl)
-            pipe.execute()
+        assert self._shared is not None  # noqa: S101 - only called with Redis
+        self._stored(self._shared.client.pipeline(), state).execute()
 
 
 class AsyncBreaker(_BreakerBase):
     """The breaker of one provider, for async callers (same state machine)."""
 
     async def before(self) -> None:
-        state = await self._load()
-        if self._check(state):
-            await self._store(state)
+        if self._shared is None:
+            allowed = self._allows_here()
+        else:
+            allowed = await self._shared.run_async(self._allows_shared, self._allows_here)
+        if not allowed:
+            raise _open_error(self.provider)
 
     async def after(self, ok: bool) -> None:
-        state = await self._load()
-        breaker_record(state, self._clock(), self.settings, ok)
-        await self._store(state)
+        if self._shared is None:
+            self._record_here(ok)
+            return
+
+        async def record_shared() -> None:
+            state = await self._load()
+            breaker_record(state, self._clock(), self.settings, ok)
+            await self._store(state)
+
+        await self._shared.run_async(record_shared, lambda: self._record_here(ok))
 
     async def _load(self) -> BreakerState:
-        if self._redis is None:
-            return self._state
-        return BreakerState.from_redis(await self._redis.hgetall(self._key))
+        assert self._shared is not None  # noqa: S101 - only called with Redis
+        return BreakerState.from_redis(await self._shared.client.hgetall(self._key))
+
+    async def _allows_shared(self) -> bool:
+        state = await self._load()
+        allowed, changed = self._allows(state)
+        if changed:
+            await self._store(state)
+        return allowed
 
     async def _store(self, state: BreakerState) -> None:
-        if self._redis is not None:
-            pipe = self._redis.pipeline()
-            pipe.hset(self._key, mapping=state.to_redis())
-            pipe.expire(self._key, self._ttl)
-            await pipe.execute()
+        assert self._shared is not None  # noqa: S101 - only called with Redis
+        await self._stored(self._shared.client.pipeline(), state).execute()
 
 
 def rate_item(per_second: float) -> limits.RateLimitItem:
@@ -300,26 +336,57 @@ class _LimiterBase:
         return _waited_too_long(self.provider, self.per_second, self.max_wait)
 
 
+# limits builds its Redis client from a URL; handed the moderator's connection pool it
+# only reads the scheme, so the pool's timeouts, health and credentials apply.
+_POOLED_URL: Final = "redis://"
+
+
 class Limiter(_LimiterBase):
     """A moving-window limit for one provider, for sync callers; ``acquire`` waits up
-    to ``max_wait`` seconds for a slot, then raises RateLimited."""
+    to ``max_wait`` seconds for a slot, then raises RateLimited. With Redis the window
+    is shared; while Redis is down, this process keeps its own."""
 
     def __init__(
         self,
         provider: str,
         per_second: float,
         max_wait: float,
-        redis_url: str | None,
+        shared: SharedRedis | None,
         burst: int | None = None,
     ) -> None:
         super().__init__(provider, per_second, max_wait, burst)
-        storage = (
-            limits.storage.RedisStorage(redis_url, key_prefix="moderation_core")
-            if redis_url
-            else limits.storage.MemoryStorage()
+        self._shared = shared
+        self._local = limits.strategies.MovingWindowRateLimiter(limits.storage.MemoryStorage())
+        self._remote = (
+            limits.strategies.MovingWindowRateLimiter(
+                limits.storage.RedisStorage(
+                    _POOLED_URL,
+                    connection_pool=shared.client.connection_pool,
+                    key_prefix="moderation_core",
+                )
+            )
+            if shared is not None
+            else None
         )
-        self._limiter = limits.strategies.MovingWindowRateLimiter(storage)
         self._queue = threading.Lock()
+
+    def _hit(self) -> bool:
+        if self._remote is None or self._shared is None:
+            return self._local.hit(self._item, self._key)
+        remote = self._remote
+        return self._shared.run(
+            lambda: remote.hit(self._item, self._key),
+            lambda: self._local.hit(self._item, self._key),
+        )
+
+    def _reset_time(self) -> float:
+        if self._remote is None or self._shared is None:
+            return self._local.get_window_stats(self._item, self._key).reset_time
+        remote = self._remote
+        return self._shared.run(
+            lambda: remote.get_window_stats(self._item, self._key).reset_time,
+            lambda: self._local.get_window_stats(self._item, self._key).reset_time,
+        )
 
     def acquire(self) -> None:
         give_up = time.monotonic() + self.max_wait
@@ -328,16 +395,15 @@ class Limiter(_LimiterBase):
             raise self._refused()
         if delay > 0:
             time.sleep(delay)
-        if self._limiter.hit(self._item, self._key):
+        if self._hit():
             return
         # Waiters poll one at a time (first come, first served): no herd waking
         # together, so a granted slot is used at once.
         if self.max_wait <= 0 or not self._queue.acquire(timeout=self.max_wait):
             raise self._refused()
         try:
-            while not self._limiter.hit(self._item, self._key):
-                reset = self._limiter.get_window_stats(self._item, self._key).reset_time
-                wait = max(0.001, reset - time.time())
+            while not self._hit():
+                wait = max(0.001, self._reset_time() - time.time())
                 if time.monotonic() + wait > give_up:
                     raise self._refused()
                 time.sleep(wait)
@@ -353,21 +419,52 @@ class AsyncLimiter(_LimiterBase):
         provider: str,
         per_second: float,
         max_wait: float,
-        redis_url: str | None,
+        shared: SharedRedis | None,
         burst: int | None = None,
     ) -> None:
         super().__init__(provider, per_second, max_wait, burst)
-        storage = (
-            limits.aio.storage.RedisStorage(
-                redis_url.replace("redis://", "async+redis://", 1),
-                implementation="redispy",
-                key_prefix="moderation_core",
-            )
-            if redis_url
-            else limits.aio.storage.MemoryStorage()
+        self._shared = shared
+        self._local = limits.aio.strategies.MovingWindowRateLimiter(
+            limits.aio.storage.MemoryStorage()
         )
-        self._limiter = limits.aio.strategies.MovingWindowRateLimiter(storage)
+        # While Redis is down: a sync in-memory window (no IO, a short lock), as the
+        # fallback of SharedRedis.run_async is a plain call.
+        self._fallback = limits.strategies.MovingWindowRateLimiter(limits.storage.MemoryStorage())
+        self._remote = (
+            limits.aio.strategies.MovingWindowRateLimiter(
+                limits.aio.storage.RedisStorage(
+                    f"async+{_POOLED_URL}",
+                    implementation="redispy",
+                    key_prefix="moderation_core",
+                    connection_pool=shared.client.connection_pool,
+                )
+            )
+            if shared is not None
+            else None
+        )
         self._queue = asyncio.Lock()
+
+    async def _hit(self) -> bool:
+        if self._remote is None or self._shared is None:
+            return await self._local.hit(self._item, self._key)
+        remote = self._remote
+        return await self._shared.run_async(
+            lambda: remote.hit(self._item, self._key),
+            lambda: self._fallback.hit(self._item, self._key),
+        )
+
+    async def _reset_time(self) -> float:
+        if self._remote is None or self._shared is None:
+            return (await self._local.get_window_stats(self._item, self._key)).reset_time
+        remote = self._remote
+
+        async def shared_reset() -> float:
+            return (await remote.get_window_stats(self._item, self._key)).reset_time
+
+        return await self._shared.run_async(
+            shared_reset,
+            lambda: self._fallback.get_window_stats(self._item, self._key).reset_time,
+        )
 
     async def acquire(self) -> None:
         give_up = time.monotonic() + self.max_wait
@@ -376,7 +473,7 @@ class AsyncLimiter(_LimiterBase):
             raise self._refused()
         if delay > 0:
             await asyncio.sleep(delay)
-        if await self._limiter.hit(self._item, self._key):
+        if await self._hit():
             return
         if self.max_wait <= 0:
             raise self._refused()
@@ -386,9 +483,8 @@ class AsyncLimiter(_LimiterBase):
         except TimeoutError:
             raise self._refused() from None
         try:
-            while not await self._limiter.hit(self._item, self._key):
-                stats = await self._limiter.get_window_stats(self._item, self._key)
-                wait = max(0.001, stats.reset_time - time.time())
+            while not await self._hit():
+                wait = max(0.001, await self._reset_time() - time.time())
                 if time.monotonic() + wait > give_up:
                     raise self._refused()
                 await asyncio.sleep(wait)
@@ -396,29 +492,51 @@ class AsyncLimiter(_LimiterBase):
             self._queue.release()
 
 
-def backoff_hook(deadline: float) -> Callable[[Exception], bool | float]:
+WAIT_INITIAL: Final = 0.05  # seconds before the first retry, doubling each time
+WAIT_MAX: Final = 2.0
+WAIT_JITTER: Final = 0.1
+
+
+def usable_retry_after(value: object) -> float | None:
+    """A Retry-After to honour: a finite, non-negative number of seconds, else None
+    (absent). A provider may hand on whatever the vendor sent (nan, inf, -1), and
+    nan or a negative wait breaks the sleep it reaches."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    seconds = float(value)
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def backoff_hook(
+    deadline: float, clock: Clock = time.monotonic
+) -> Callable[[Exception], bool | float]:
     """stamina's ``on=``: retry only retryable provider errors; wait what the vendor's
-    Retry-After says; never plan a wait that ends past the check's deadline."""
+    Retry-After says, or back off exponentially with jitter; never plan a wait that
+    ends past the check's deadline (stamina's own timeout only stops retries once the
+    time is up, after a wait that may already have outlived it)."""
+    failures = 0
 
     def decide(exc: Exception) -> bool | float:
+        nonlocal failures
         if not isinstance(exc, ProviderError) or not exc.retryable:
             return False
-        if isinstance(exc, RateLimited) and exc.retry_after is not None:
-            if time.monotonic() + exc.retry_after > deadline:
-                return False
-            return exc.retry_after
-        return time.monotonic() < deadline
+        failures += 1
+        wait = usable_retry_after(exc.retry_after) if isinstance(exc, RateLimited) else None
+        if wait is None:
+            backoff = WAIT_INITIAL * 2 ** min(failures - 1, 16)
+            wait = min(WAIT_MAX, backoff + random.uniform(0, WAIT_JITTER))  # noqa: S311 - jitter
+        if clock() + wait >= deadline:
+            return False  # give up now: the next provider or fail_mode answers in time
+        return wait
 
     return decide
 
 
 def retrying(retries: int, deadline: float) -> Any:
-    """The attempts for one job: ``retries`` more after the first, within the deadline."""
+    """The attempts for one job: ``retries`` more after the first, within the deadline;
+    every wait is planned by ``backoff_hook``."""
     return stamina.retry_context(
         on=backoff_hook(deadline),
         attempts=retries + 1,
         timeout=max(0.001, deadline - time.monotonic()),
-        wait_initial=0.05,
-        wait_max=2.0,
-        wait_jitter=0.1,
     )

@@ -18,7 +18,7 @@ from ._masking import MASK_CHAR, mask_keywords
 from ._model import CheckContext, Content, ContentType, Verdict
 from ._provider import ItemResult, Provider
 
-__all__ = ["Answers", "Job", "JobOutcome", "Route", "Router", "split_text"]
+__all__ = ["Answers", "Job", "JobOutcome", "Route", "Router", "split_text", "with_failures"]
 
 JobOutcome = list[ItemResult] | ProviderError
 Route = Generator[list["Job"], list[JobOutcome], list[Verdict | ModerationError]]
@@ -157,9 +157,11 @@ class Router:
             outcomes = yield jobs
             for i, result in self.results(jobs, outcomes, contents):
                 answer = answers[i]
+                if not isinstance(answer, list):
+                    continue  # answered already (defensive: resolved contents are not sent)
                 if isinstance(result, Verdict):
-                    answers[i] = result
-                elif isinstance(answer, list):
+                    answers[i] = with_failures(result, answer) if answer else result
+                else:
                     answer.append(result)
             unresolved = [i for i in unresolved if not isinstance(answers[i], Verdict)]
             if not unresolved:
@@ -195,7 +197,10 @@ class Router:
                 )
             ):
                 best[i] = result
-        return [b if b is not None else e for b, e in zip(best, errors, strict=True)]
+        return [
+            e if b is None else with_failures(b, e) if e else b
+            for b, e in zip(best, errors, strict=True)
+        ]
 
     def results(
         self, jobs: list[Job], outcomes: list[JobOutcome], contents: Sequence[Content]
@@ -215,6 +220,12 @@ class Router:
                     pieces.setdefault(i, []).append((offset, result))
         out.extend((i, merge_chunks(contents[i], parts)) for i, parts in pieces.items())
         return out
+
+
+def with_failures(verdict: Verdict, errors: Sequence[ProviderError]) -> Verdict:
+    """The verdict, recording in ``errors`` the providers that failed on this content
+    before (fallback) or beside (strictest) the one that answered."""
+    return attrs.evolve(verdict, errors=(*errors, *verdict.errors))
 
 
 def _job(

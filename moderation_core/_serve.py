@@ -47,7 +47,10 @@ class EmulatorServer:
         self._connections: set[asyncio.Task[None]] = set()
         self._pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="emulator")
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="emulator", daemon=True)
+        # Set by the loop's own thread once run_forever returns: a Thread.join interrupted
+        # by Ctrl-C can later report the thread finished while its loop still runs.
+        self._loop_stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run_loop, name="emulator", daemon=True)
         self._thread.start()
         bind = asyncio.start_server(self._connection, host, port, limit=MAX_HEADER_BYTES)
         self._server = asyncio.run_coroutine_threadsafe(bind, self._loop).result(timeout=10)
@@ -57,10 +60,16 @@ class EmulatorServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    def _run_loop(self) -> None:
+        try:
+            self._loop.run_forever()
+        finally:
+            self._loop_stopped.set()
+
     def serve_forever(self) -> None:
         """Block until interrupted (the server already runs in its thread)."""
-        while self._thread.is_alive():
-            self._thread.join(timeout=0.5)
+        while not self._loop_stopped.wait(timeout=0.5):
+            pass
 
     def stop(self) -> None:
         async def shut() -> None:
@@ -70,10 +79,14 @@ class EmulatorServer:
             await asyncio.gather(*self._connections, return_exceptions=True)
 
         if not self._loop.is_closed():
-            asyncio.run_coroutine_threadsafe(shut(), self._loop).result(timeout=5)
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=5)
-            self._loop.close()
+            if not self._loop_stopped.is_set():
+                asyncio.run_coroutine_threadsafe(shut(), self._loop).result(timeout=5)
+                self._loop.call_soon_threadsafe(self._loop.stop)
+                self._loop_stopped.wait(timeout=5)
+            # A loop that would not stop is left to the daemon thread, never closed under it.
+            if self._loop_stopped.is_set():
+                self._thread.join(timeout=5)
+                self._loop.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

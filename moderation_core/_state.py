@@ -8,18 +8,25 @@ and receives their replies, so the sync and the async client drive the same code
 
 Times are seconds from the policy's clock, carried in each operation; Redis keys also
 get TTLs so nothing outlives its window.
+
+``SharedRedis`` is one moderator's Redis client and its health, shared by every user of
+that client (this policy state, the rate limiters, the circuit breakers). Each tries
+Redis through ``run``/``run_async`` and falls back to its in-process form when Redis
+fails: a Redis outage degrades moderation to per-process state, it never stops it.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
+import time
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import Generator, Sequence
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from datetime import UTC, datetime
-from typing import Any, Final, TypeAlias
-from urllib.parse import quote
+from typing import Any, Final, TypeAlias, TypeVar
+from urllib.parse import quote, unquote, urlsplit
 
 import attrs
 
@@ -34,10 +41,13 @@ __all__ = [
     "RedisState",
     "Remember",
     "SetMute",
+    "SharedRedis",
     "Unmute",
     "drive_redis_async",
     "drive_redis_sync",
 ]
+
+log = logging.getLogger("moderation_core.state")
 
 MAX_ENTRIES: Final = 10_000  # senders or conversations kept in memory, least recent dropped
 _EVERY_SCENE: Final = "*"  # quote() escapes a literal "*", so this never names a scene
@@ -346,3 +356,204 @@ async def drive_redis_async(client: Any, plan: Plan) -> Any:
             batch = plan.send(list(replies))
     except StopIteration as done:
         return done.value
+
+
+# -- Redis health --------------------------------------------------------------------
+
+T = TypeVar("T")
+HealthHook: TypeAlias = Callable[[bool, str], None]
+
+# After a Redis error, in-process state for this long; then the next call asks Redis
+# again (one caller per cool-down, so a dead Redis costs one timeout per cool-down).
+OUTAGE_COOL_DOWN: Final = 10.0
+# A healthy Redis answers in milliseconds; a black-holed one must not hold a check.
+REDIS_CONNECT_TIMEOUT: Final = 0.5
+REDIS_READ_TIMEOUT: Final = 0.5
+
+
+def redis_client_options(asynchronous: bool) -> dict[str, Any]:
+    """Options for the Redis clients the core creates: short timeouts, and one retry
+    at once (it reconnects a pooled connection that a Redis restart left stale;
+    redis-py's default of ten retries with backoff would stall a check for seconds)."""
+    from redis.backoff import NoBackoff  # noqa: PLC0415 - only with redis_url
+
+    if asynchronous:
+        from redis.asyncio.retry import Retry as AsyncRetry  # noqa: PLC0415
+
+        retry: Any = AsyncRetry(NoBackoff(), 1)
+    else:
+        from redis.retry import Retry  # noqa: PLC0415
+
+        retry = Retry(NoBackoff(), 1)
+    return {
+        "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+        "socket_timeout": REDIS_READ_TIMEOUT,
+        "retry": retry,
+    }
+
+
+def _redis_errors() -> tuple[type[BaseException], ...]:
+    """What a failing Redis raises through redis-py or ``limits``: RedisError (refused,
+    reset, timeout, READONLY, ...), OSError from the socket, StorageError if wrapped."""
+    import limits.errors  # noqa: PLC0415 - only with redis_url
+    import redis.exceptions  # noqa: PLC0415
+
+    return (redis.exceptions.RedisError, OSError, limits.errors.StorageError)
+
+
+class SharedRedis:
+    """One moderator's Redis client and whether Redis answers.
+
+    On a Redis error every user falls back to in-process state for ``cool_down``
+    seconds; then one call asks Redis again, and its success ends the outage. An
+    outage is logged once (WARNING) and its end once (INFO), counted in ``outages``
+    and reported to ``on_change`` (the ``shared_state_changed`` hook). While Redis
+    answers, ``run`` adds no round trip and takes no lock."""
+
+    def __init__(
+        self,
+        client: Any,
+        url: str,
+        *,
+        on_change: HealthHook | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        cool_down: float = OUTAGE_COOL_DOWN,
+    ) -> None:
+        self.client = client
+        self.cool_down = cool_down
+        self.outages = 0
+        self._where = _server_of(url)
+        self._secrets = _secrets_of(url)
+        self._errors = _redis_errors()
+        self._on_change = on_change
+        self.clock = clock  # injectable: tests move through cool-downs without sleeping
+        self._lock = threading.Lock()
+        self._down_since: float | None = None
+        self._ask_at = 0.0  # while down: when Redis may be asked again
+
+    @classmethod
+    def connect(
+        cls, url: str, *, asynchronous: bool, on_change: HealthHook | None = None
+    ) -> SharedRedis:
+        """A client for ``url`` (no connection yet) with the core's timeouts."""
+        options = redis_client_options(asynchronous)
+        if asynchronous:
+            import redis.asyncio  # noqa: PLC0415 - only with redis_url
+
+            client: Any = redis.asyncio.Redis.from_url(url, **options)
+        else:
+            import redis  # noqa: PLC0415 - only with redis_url
+
+            client = redis.Redis.from_url(url, **options)
+        return cls(client, url, on_change=on_change)
+
+    @property
+    def degraded(self) -> bool:
+        """Whether state is in-process now because Redis failed."""
+        return self._down_since is not None
+
+    def run(self, shared: Callable[[], T], local: Callable[[], T]) -> T:
+        """``shared()`` (which uses Redis) while Redis answers, else ``local()``."""
+        if self._may_ask():
+            try:
+                result = shared()
+            except self._errors as exc:
+                self._failed(exc)
+            else:
+                self._answered()
+                return result
+        return local()
+
+    async def run_async(self, shared: Callable[[], Awaitable[T]], local: Callable[[], T]) -> T:
+        """``run`` for the async client."""
+        if self._may_ask():
+            try:
+                result = await shared()
+            except self._errors as exc:
+                self._failed(exc)
+            else:
+                self._answered()
+                return result
+        return local()
+
+    def _may_ask(self) -> bool:
+        if self._down_since is None:
+            return True
+        with self._lock:
+            if self._down_since is None:
+                return True
+            now = self.clock()
+            if now < self._ask_at:
+                return False
+            self._ask_at = now + self.cool_down  # this caller probes; the others wait
+            return True
+
+    def _failed(self, exc: BaseException) -> None:
+        with self._lock:
+            now = self.clock()
+            self._ask_at = now + self.cool_down
+            if self._down_since is not None:
+                return  # the same outage
+            self._down_since = now
+            self.outages += 1
+        reason = self._describe(exc)
+        log.warning(
+            "Redis at %s failed (%s): limits, breakers, mutes and context are per process "
+            "until it answers again (asked every %g s)",
+            self._where,
+            reason,
+            self.cool_down,
+        )
+        self._notify(False, reason)
+
+    def _answered(self) -> None:
+        if self._down_since is None:
+            return
+        with self._lock:
+            if self._down_since is None:
+                return
+            down_for = self.clock() - self._down_since
+            self._down_since = None
+        reason = f"answers again after {down_for:.1f} s"
+        log.info("Redis at %s %s: shared state is back", self._where, reason)
+        self._notify(True, reason)
+
+    def _notify(self, healthy: bool, reason: str) -> None:
+        if self._on_change is None:
+            return
+        try:
+            self._on_change(healthy, reason)
+        except Exception:  # an observer must not turn a Redis outage into a failed check
+            log.exception("shared_state_changed hook failed")
+
+    def _describe(self, exc: BaseException) -> str:
+        text = f"{type(exc).__name__}: {exc}"
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text[:300]
+
+    def close(self) -> None:
+        self.client.close()
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def _server_of(url: str) -> str:
+    """host:port/db of a Redis URL, without its credentials, for log lines."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "localhost"
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "the configured redis_url"
+    return f"{host}{port}{parts.path}"
+
+
+def _secrets_of(url: str) -> list[str]:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return []
+    password = parts.password
+    return sorted({password, unquote(password)}, key=len, reverse=True) if password else []

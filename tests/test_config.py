@@ -56,7 +56,8 @@ def test_missing_env_var_names_the_variable_key_and_file(
         load_config(path)
     message = str(caught.value)
     assert "NOT_SET_ANYWHERE" in message
-    assert "providers.t.allow" in message
+    assert "[providers.t]" in message
+    assert "allow[0]" in message
     assert str(path) in message
 
 
@@ -65,7 +66,7 @@ def test_missing_env_var_names_the_variable_key_and_file(
     [
         (
             {"moderation": {"strategy": "fallback", "colour": 1}},
-            "unknown key(s) colour in moderation",
+            "[moderation]: unknown key(s) colour",
         ),
         ({"moderaton": {}}, "unknown key(s) moderaton"),
         (
@@ -73,16 +74,19 @@ def test_missing_env_var_names_the_variable_key_and_file(
             "[providers.x]: unknown key(s) lexicon",
         ),
         ({"providers": {"x": {"type": "vendorx"}}}, "unknown provider type 'vendorx'"),
-        ({"providers": {"x": {"rules": True}}}, "[providers.x] needs a type"),
-        ({"moderation": {"strategy": "loudest"}}, "moderation.strategy"),
-        ({"moderation": {"fail_mode": "maybe"}}, "moderation.fail_mode"),
+        ({"providers": {"x": {"rules": True}}}, "[providers.x]: needs a type"),
+        (
+            {"moderation": {"strategy": "loudest"}},
+            "[moderation]: strategy must be one of fallback, strictest, shadow (got 'loudest')",
+        ),
+        ({"moderation": {"fail_mode": "maybe"}}, "[moderation]: fail_mode must be one of"),
         (
             {"moderation": {"providers": ["ghost"]}, "providers": {"x": {"type": "local"}}},
             "no [providers.ghost] table",
         ),
         (
             {"moderation": {"providers": []}, "providers": {"x": {"type": "local"}}},
-            "moderation.providers is empty",
+            "[moderation]: providers is empty",
         ),
         ({}, "no providers configured"),
         ({"providers": {"x": {"type": "local", "builtin": "yes please"}}}, "builtin"),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import math
 import threading
 import time
 from typing import Any
@@ -36,6 +37,8 @@ from moderation_core._resilience import (
     Breaker,
     BreakerSettings,
     BreakerState,
+    WAIT_INITIAL,
+    WAIT_JITTER,
     Pace,
     backoff_hook,
     breaker_allows,
@@ -143,12 +146,90 @@ def test_non_retryable_errors_are_not_retried(plugin_manager: pluggy.PluginManag
 def test_backoff_hook_honours_retry_after_within_the_deadline() -> None:
     decide = backoff_hook(deadline=time.monotonic() + 10)
     assert decide(RateLimited("slow", retry_after=2.5)) == 2.5
-    assert decide(ProviderUnavailable("down")) is True
+    assert 0 < decide(ProviderUnavailable("down")) <= WAIT_INITIAL * 2 + WAIT_JITTER
     assert decide(ValueError("bug")) is False
     assert decide(AuthError("no")) is False
     assert decide(ProtocolError("garbage")) is False
     # A Retry-After that ends past the deadline: give up now and fall back instead.
     assert backoff_hook(deadline=time.monotonic() + 1)(RateLimited("x", retry_after=5)) is False
+
+
+@pytest.mark.parametrize("retry_after", [math.nan, math.inf, -math.inf, -1.0, "5", True])
+def test_backoff_hook_treats_a_retry_after_that_is_no_wait_as_absent(retry_after: Any) -> None:
+    decide = backoff_hook(deadline=1000.0, clock=lambda: 0.0)
+    wait = decide(RateLimited("slow", retry_after=retry_after))
+    # the exponential backoff's first step, as if the vendor had sent no Retry-After
+    assert isinstance(wait, float)
+    assert WAIT_INITIAL <= wait <= WAIT_INITIAL + WAIT_JITTER
+
+
+@pytest.mark.parametrize("error", [ProviderUnavailable("down"), RateLimited("x", retry_after=None)])
+def test_backoff_hook_never_plans_a_wait_past_the_deadline(error: Exception) -> None:
+    now = [0.0]
+    decide = backoff_hook(deadline=1.0, clock=lambda: now[0])
+    waits = []
+    while (wait := decide(error)) is not False:
+        assert isinstance(wait, float)
+        waits.append(wait)
+        now[0] += wait
+    assert waits  # it did back off while there was time
+    assert now[0] < 1.0  # and every planned wait ended before the deadline
+
+
+@pytest.mark.parametrize("retry_after", ["nan", "inf", "-1"])
+def test_a_bad_retry_after_neither_raises_nor_outlives_the_deadline(
+    plugin_manager: pluggy.PluginManager, retry_after: str
+) -> None:
+    vendor = Flaky(failures=1, status=429, retry_after=retry_after)
+    waits: list[float] = []
+    cfg = config(("a", {"retries": 2}), deadline=5)
+    with (
+        stamina.set_testing(False),  # the real wait is what went wrong: ValueError from sleep
+        Moderator(cfg, plugin_manager=plugin_manager, transport=httpx.MockTransport(vendor)) as mod,
+    ):
+        set_on_retry_hooks([lambda details: waits.append(details.wait_for)])
+        try:
+            assert mod.check("hello").provider == "a"
+        finally:
+            set_on_retry_hooks(None)
+    assert vendor.calls == 2
+    assert len(waits) == 1
+    assert WAIT_INITIAL <= waits[0] <= WAIT_INITIAL + WAIT_JITTER  # backoff, as if absent
+
+
+@pytest.mark.parametrize("retry_after", ["nan", "inf", "-1"])
+async def test_a_bad_retry_after_is_absent_for_async_checks_too(
+    plugin_manager: pluggy.PluginManager, retry_after: str
+) -> None:
+    vendor = Flaky(failures=1, status=429, retry_after=retry_after)
+    waits: list[float] = []
+    cfg = config(("a", {"retries": 2}), deadline=5)
+    with stamina.set_testing(False):
+        async with AsyncModerator(
+            cfg, plugin_manager=plugin_manager, transport=httpx.MockTransport(vendor)
+        ) as mod:
+            set_on_retry_hooks([lambda details: waits.append(details.wait_for)])
+            try:
+                # a guard against the old hang, far beyond the check's own deadline
+                verdict = await asyncio.wait_for(mod.check("hello"), timeout=30)
+            finally:
+                set_on_retry_hooks(None)
+    assert verdict.provider == "a"
+    assert vendor.calls == 2
+    assert len(waits) == 1
+    assert WAIT_INITIAL <= waits[0] <= WAIT_INITIAL + WAIT_JITTER
+
+
+async def test_a_retry_after_past_the_deadline_falls_back_at_once(
+    plugin_manager: pluggy.PluginManager,
+) -> None:
+    vendors = {"a": Flaky(failures=5, status=429, retry_after="3600"), "b": FakeVendor()}
+    cfg = config(("a", {"retries": 3}), ("b", {}), deadline=5)
+    with stamina.set_testing(False):
+        async with AsyncModerator(cfg, plugin_manager=plugin_manager, transport=routed(vendors)) as mod:
+            verdict = await asyncio.wait_for(mod.check("hello"), timeout=30)
+    assert verdict.provider == "b"
+    assert vendors["a"].calls == 1  # no wait planned past the deadline: straight to b
 
 
 # -- circuit breaker -----------------------------------------------------------------

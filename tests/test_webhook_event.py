@@ -91,7 +91,8 @@ def huanxin(**changes: Any) -> WebhookEvent:
     }
     secret = secrets.HUANXIN_CALLBACK_SECRET
     body["security"] = callback_signature(body["callId"], secret, body["timestamp"])
-    return read_callback(json.dumps(body), secret, provider="huanxin")
+    sent_at = int(body["timestamp"]) / 1000  # read when it was sent: inside the window
+    return read_callback(json.dumps(body), secret, provider="huanxin", now=sent_at)
 
 
 def test_one_handler_reads_both_vendors_the_same() -> None:
@@ -158,12 +159,22 @@ def test_what_the_vendor_did_and_when_is_none_unless_it_says() -> None:
     assert huanxin_event.event_id == "org#app_54ae7e93-1111-2222-92f5-323e33187243"
     assert huanxin_event.action is not None
     assert huanxin_event.timestamp == pytest.approx(1668766253.245)
-    # Tencent's result notice has none of the three.
-    assert (tencent_event.event_id, tencent_event.action, tencent_event.timestamp) == (
-        None,
-        None,
-        None,
-    )
+    # Tencent's result notice says neither what IM did nor when.
+    assert (tencent_event.action, tencent_event.timestamp) == (None, None)
+
+
+def test_every_vendor_gives_a_stable_dedupe_key() -> None:
+    # Item 24: event_id is the documented dedupe key; Tencent sends no delivery id, so
+    # it is a hash of the request id and the body (None on the old code).
+    for make in (tencent, huanxin):
+        first, again = make(), make()
+        assert first.event_id is not None
+        assert first.event_id == again.event_id
+    tencent_id = tencent().event_id
+    assert tencent_id is not None
+    assert tencent_id.startswith("tencent_chat:")
+    assert tencent(CtxcbRequestId="another").event_id != tencent_id
+    assert tencent(TextContent=["other text"]).event_id != tencent_id
 
 
 def test_vendor_only_fields_stay_in_raw() -> None:

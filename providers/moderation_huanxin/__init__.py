@@ -8,7 +8,9 @@ plugin. The provider lives in ``_provider``, the moderation result callback in
 from moderation_core import ProviderRegistry, hookimpl
 
 from ._callback import (
+    DEFAULT_MAX_AGE,
     CallbackError,
+    CallbackReplayError,
     CallbackVerificationError,
     callback_signature,
     parse_callback,
@@ -17,6 +19,8 @@ from ._callback import (
 )
 from ._provider import (
     DEFAULT_RATE_LIMIT,
+    MAX_BODY_BYTES,
+    MAX_TEXT_BYTES,
     REGIONS,
     HuanxinConfig,
     HuanxinProvider,
@@ -25,9 +29,13 @@ from ._provider import (
 )
 
 __all__ = [
+    "DEFAULT_MAX_AGE",
     "DEFAULT_RATE_LIMIT",
+    "MAX_BODY_BYTES",
+    "MAX_TEXT_BYTES",
     "REGIONS",
     "CallbackError",
+    "CallbackReplayError",
     "CallbackVerificationError",
     "HuanxinConfig",
     "HuanxinProvider",

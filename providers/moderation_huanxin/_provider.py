@@ -35,23 +35,31 @@ from moderation_core import (
     Flow,
     HttpProviderConfig,
     ItemResult,
-    Label,
+    MemoryReplayCache,
     ProtocolError,
     Provider,
     ProviderError,
     ProviderUnavailable,
     RateLimited,
+    ReplayCache,
     Secret,
     StaleCredentials,
     Verdict,
+    WebhookEvent,
     make_config_converter,
     structure_config,
+    warn_unverified,
 )
+from moderation_core._config import shown
 
+from ._callback import DEFAULT_MAX_AGE, accept_callback
+from ._labels import classify
 from .emulator import make_emulator
 
 __all__ = [
     "DEFAULT_RATE_LIMIT",
+    "MAX_BODY_BYTES",
+    "MAX_TEXT_BYTES",
     "REGIONS",
     "HuanxinConfig",
     "HuanxinProvider",
@@ -75,6 +83,17 @@ REGIONS: Mapping[str, str] = {
 # moderation/txt/check allows 100 requests/s per app key by default (seed 004).
 DEFAULT_RATE_LIMIT = 97.0  # under the documented 100/s, so arrival jitter cannot push a second over
 
+# CONTRACTS 4.3: Easemob answers 413 for a request body over 5 KB (the general REST
+# limit; txt/check documents no text limit of its own, "it depends on the vendor").
+MAX_BODY_BYTES = 5 * 1024
+_ENVELOPE_BYTES = len(b'{"content":""}')  # httpx sends compact JSON, UTF-8 unescaped
+# The limit is on the body, not the text: JSON escaping at most doubles a character
+# (a quote, a backslash, a newline or a tab becomes two bytes; CJK stays UTF-8), so a
+# text of this many UTF-8 bytes always fits with its envelope. Only the C0 controls
+# without a short escape (\u0001 and the like) grow sixfold; a text dense in those is
+# measured before sending and refused without a request (see ``_body``).
+MAX_TEXT_BYTES = (MAX_BODY_BYTES - _ENVELOPE_BYTES) // 2
+
 _MAX_MARGIN = 3600.0
 _PATH_PART = re.compile(r"^[A-Za-z0-9_.-]+$")
 _JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -86,24 +105,12 @@ _DECISIONS = {
     "UNKNOWN": Decision.REVIEW,  # never silently PASS what the vendor could not judge
 }
 
-# DESIGN section 2; QR is a kind of AD, told apart by its sublabel.
-_LABELS = {
-    "NONE": Label.NORMAL,
-    "POLITICS": Label.POLITICS,
-    "VIOLENCE": Label.VIOLENCE,
-    "PORN": Label.PORN,
-    "BAN": Label.ILLEGAL,
-    "ABUSE": Label.ABUSE,
-    "AD": Label.AD,
-    "QR": Label.AD,
-    "UNKNOWN": Label.UNKNOWN,
-}
-_SUBLABELS = {"QR": "QRCode"}
-
 # Texts of the moderation API's own 400s (seed 004); the numeric codes' place in the
 # body is not documented, so the description is what we match.
 _NOT_ENABLED = ("not open", "not active", "not exist")
 _APP_NOT_FOUND = ("orgname not found", "application not found")
+# Seed 004's numeric codes, each documented with HTTP 400 (none of them retryable).
+_DOCUMENTED_CODES: Mapping[int, int] = {4000005: 400, 4000303: 400, 4000404: 400}
 _APP_HINT = (
     "check org_name, app_name and the host (region or base_url): the app must live in "
     "that data center"
@@ -127,6 +134,7 @@ class HuanxinConfig(HttpProviderConfig):
     region: str | None = None
     token_ttl: int | None = None
     rate_limit: float | None = DEFAULT_RATE_LIMIT
+    callback_secret: Secret | None = attrs.field(default=None, repr=False)
 
 
 def _config_problems(config: HuanxinConfig) -> list[str]:
@@ -137,12 +145,15 @@ def _config_problems(config: HuanxinConfig) -> list[str]:
         value = getattr(config, key)
         if not _PATH_PART.match(value):
             problems.append(
-                f"{key} must be the console's name (letters, digits, '-', '_', '.'), got {value!r}"
+                f"{key} must be the console's name (letters, digits, '-', '_', '.'), "
+                f"got {shown(value)}"
             )
     if not config.client_id:
         problems.append("client_id is empty")
     if not config.client_secret:
         problems.append("client_secret is empty")
+    if config.callback_secret is not None and not config.callback_secret:
+        problems.append("callback_secret is empty (leave it out to accept callbacks unchecked)")
     if config.region is None and config.base_url is None:
         regions = ", ".join(REGIONS)
         problems.append(
@@ -151,9 +162,11 @@ def _config_problems(config: HuanxinConfig) -> list[str]:
     elif config.region is not None and config.base_url is not None:
         problems.append("set region or base_url, not both")
     elif config.region is not None and config.region not in REGIONS:
-        problems.append(f"unknown region {config.region!r}; use one of {', '.join(REGIONS)}")
+        problems.append(f"unknown region {shown(config.region)}; use one of {', '.join(REGIONS)}")
     elif config.base_url is not None and not config.base_url.startswith(("http://", "https://")):
-        problems.append(f"base_url must start with http:// or https://, got {config.base_url!r}")
+        problems.append(
+            f"base_url must start with http:// or https://, got {shown(config.base_url)}"
+        )
     if config.token_ttl is not None and config.token_ttl < 0:
         problems.append("token_ttl must be >= 0 seconds (0: the token never expires)")
     if config.rate_limit is not None and config.rate_limit < 0:
@@ -250,7 +263,7 @@ def _structure(data: Any, cls: type[Any], what: str) -> Any:
 def _json_object(response: httpx.Response) -> dict[str, Any] | None:
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep to parse
         return None
     return body if isinstance(body, dict) else None
 
@@ -294,7 +307,9 @@ class HuanxinProvider(Provider[HuanxinConfig]):
     config_converter = make_config_converter()
     emulator = staticmethod(make_emulator)
 
-    _CAPABILITIES = Capabilities(content_types=frozenset({ContentType.TEXT}), batch_size=1)
+    _CAPABILITIES = Capabilities(
+        content_types=frozenset({ContentType.TEXT}), batch_size=1, max_text_bytes=MAX_TEXT_BYTES
+    )
 
     def __init__(
         self,
@@ -313,6 +328,8 @@ class HuanxinProvider(Provider[HuanxinConfig]):
         self._app_url = f"{self._base_url}/{config.org_name}/{config.app_name}"
         self._token: _Token | None = None
         self._token_lock = threading.Lock()
+        # The window is symmetric, so one callId stays acceptable for twice its width.
+        self._replay = MemoryReplayCache(ttl=2 * DEFAULT_MAX_AGE)
 
     @classmethod
     def from_config(
@@ -332,12 +349,42 @@ class HuanxinProvider(Provider[HuanxinConfig]):
     def base_url(self) -> str:
         return self._base_url
 
+    @property
+    def app_key(self) -> str:
+        """``org_name#app_name``, as Easemob names the app (the callbacks' ``appkey``)."""
+        return f"{self.config.org_name}#{self.config.app_name}"
+
     def describe(self) -> Mapping[str, Any]:
         return {
             **super().describe(),
             "host": httpx.URL(self._app_url).host,
-            "app": f"{self.config.org_name}#{self.config.app_name}",
+            "app": self.app_key,
         }
+
+    # -- moderation result callback ----------------------------------------------------
+
+    def parse_webhook(
+        self,
+        body: bytes | str | Mapping[str, Any],
+        *,
+        now: float | None = None,
+        replay: ReplayCache | None = None,
+    ) -> WebhookEvent:
+        """Verify a moderation result callback against ``callback_secret`` (when
+        configured; else one WARNING and no signature check), the time window and this
+        app's ``appkey``; refuse a ``callId`` seen before (in ``replay``, else this
+        provider's memory) with ``CallbackReplayError``; parse it into an event."""
+        secret = self.config.callback_secret
+        if secret is None:
+            warn_unverified(log, f"huanxin provider {self.name}", "callback_secret")
+        return accept_callback(
+            body,
+            secret,
+            app=self.app_key,
+            provider=self.name,
+            now=now,
+            replay=self._replay if replay is None else replay,
+        )
 
     def _post(
         self, path: str, body: Mapping[str, Any], headers: Mapping[str, str]
@@ -415,11 +462,13 @@ class HuanxinProvider(Provider[HuanxinConfig]):
             token = self._token
             if token is None:  # dropped by a concurrent 401 since auth_flow ran
                 raise StaleCredentials("the app token was dropped before use")
-            response = yield self._post(
+            request = self._post(
                 "moderation/txt/check",
                 {"content": content.value},
                 {**_JSON_HEADERS, "Authorization": f"Bearer {token.value}"},
             )
+            _refuse_oversized(request)
+            response = yield request
             if response.status_code == 401:
                 self._forget(token)
                 body = _json_object(response) or {}
@@ -438,23 +487,17 @@ class HuanxinProvider(Provider[HuanxinConfig]):
             raise ProtocolError("txt/check answered a body that is not a JSON object")
         code = body.get("code")
         if code is not None and code != 200:
-            # HTTP 200 with a failing code in the body: treat the code as the status.
-            status = code if isinstance(code, int) and 400 <= code < 600 else 500
-            raise self._error(httpx.Response(status, headers=response.headers), body)
-        data = body["data"]
-        if isinstance(data, list):  # the seed calls it a "JSON Array"; it is an object
+            raise self._error(httpx.Response(_status_of(code), headers=response.headers), body)
+        data = body.get("data")
+        if isinstance(data, list) and len(data) == 1:  # the seed says "JSON Array"
             (data,) = data
+        if not isinstance(data, dict):
+            raise ProtocolError("txt/check answered without a data object")
         check: _CheckData = _structure(data, _CheckData, "data")
         meta: _Meta = _structure(body.get("meta") or {}, _Meta, "meta")
         vendor_label = check.risk_label
         decision = _DECISIONS.get(check.type.upper(), Decision.REVIEW)
-        if vendor_label is None:
-            label = Label.NORMAL if decision is Decision.PASS else Label.UNKNOWN
-        else:
-            label = _LABELS.get(vendor_label.upper(), Label.OTHER)
-        sublabel = _SUBLABELS.get((vendor_label or "").upper(), check.risk_type or None)
-        if label is Label.NORMAL:
-            sublabel = None  # riskType is just "无风险" ("no risk") here
+        label, sublabel = classify(vendor_label, check.risk_type, decision)
         return Verdict(
             decision=decision,
             label=label,
@@ -520,6 +563,30 @@ class HuanxinProvider(Provider[HuanxinConfig]):
         if status == 401:
             return AuthError(f"Huanxin refused the credentials: {described}", code=code)
         return ProviderError(f"Huanxin refused the request (HTTP {status}): {described}", code=code)
+
+
+def _status_of(code: object) -> int:
+    """The HTTP status a failing ``code`` in an HTTP 200 body stands for: an HTTP status
+    as itself, a documented moderation code as its documented status; anything else
+    as a plain refusal (400), because only the vendor can say a failure is passing,
+    and nothing says this one is."""
+    if isinstance(code, bool) or not isinstance(code, int):
+        return 400
+    if 400 <= code < 600:
+        return code
+    return _DOCUMENTED_CODES.get(code, 400)
+
+
+def _refuse_oversized(request: httpx.Request) -> None:
+    """A body over the limit would only earn a 413: refuse it without sending. Only a
+    text dense in escaped control characters gets here (MAX_TEXT_BYTES covers the rest)."""
+    size = len(request.content)
+    if size > MAX_BODY_BYTES:
+        raise ProviderError(
+            f"the text escapes to a {size}-byte JSON body; Huanxin takes at most "
+            f"{MAX_BODY_BYTES} bytes (it holds many control characters)",
+            code=413,
+        )
 
 
 def _numeric_code(body: Mapping[str, Any]) -> int | None:

@@ -4,8 +4,9 @@
 ``httpx.Response``: pass it to ``httpx.MockTransport`` or serve it over HTTP with
 ``moderation_core._serve.serving`` / ``moderation emulate huanxin --port N``. It
 reproduces the documented shapes (CONTRACTS 4.2-4.4, seed 004): the five-field error
-body, 401 for missing, corrupt, expired and revoked tokens, 404 for an unknown org/app,
-400 for empty content, 413 for a big body, 415 without a JSON content type, 429
+body, 401 for missing, corrupt, expired and revoked tokens, an unknown org/app as 404
+from the token endpoint and as seed 004's 400 ``code`` 4000303 from txt/check, 400 for
+empty content, 413 for a big body, 415 without a JSON content type, 429
 ``reach_limit`` over the requests/s limit, and a deterministic content-to-verdict rule
 set (``RULES``) covering every ``riskLabel`` and all four ``type`` values.
 
@@ -69,6 +70,8 @@ _MODERATION_ERRORS = {
     "not_active": (4000404, "text rule moderation not active"),
     "no_rule": (4000303, "text rule moderation not exist"),
     "empty": (4000005, "message content is empty or null"),
+    "no_org": (4000303, "orgName not found"),
+    "no_app": (4000303, "application not found"),
 }
 
 
@@ -308,6 +311,8 @@ class HuanxinEmulator:
         if request.method != "POST":
             return _error(405, "web_application", "HTTP 405 Method Not Allowed")
         if (org, app) != (self.org_name, self.app_name):
+            if rest == "moderation/txt/check":  # seed 004: 400 with code 4000303
+                return _moderation_error("no_org" if org != self.org_name else "no_app")
             return _error(
                 404,
                 "organization_application_not_found",
@@ -371,7 +376,7 @@ class HuanxinEmulator:
             return self._reach_limit()
         try:
             body = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             return _error(400, "json_parse", "Unexpected character: was expecting a JSON value")
         if not isinstance(body, dict) or body.get("grant_type") != "client_credentials":
             return _error(400, "illegal_argument", "grant_type must be client_credentials")
@@ -410,7 +415,7 @@ class HuanxinEmulator:
     def _check(self, request: httpx.Request, raw: bytes) -> httpx.Response:
         try:
             body = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # too deep is as unreadable as malformed
             body = None
         content = body.get("content") if isinstance(body, dict) else None
         marker = _MARKER.search(content) if isinstance(content, str) else None

@@ -240,10 +240,8 @@ class Engine:
             for match in RULES.finditer(view):
                 first, last = view_origin[match.start()], view_origin[match.end() - 1] + 1
                 hits.append(self._rule_hit(text, first, last, match.lastgroup or "Contact"))
-        if allowed:
-            hits = [h for h in hits if not any(a <= h.start and h.end <= b for a, b in allowed)]
         hits.sort(key=lambda h: (h.start, -h.end))
-        return hits
+        return _outside(hits, allowed) if allowed else hits
 
     def _rule_hit(self, text: str, first: int, last: int, sublabel: str) -> Hit:
         return Hit(
@@ -256,6 +254,24 @@ class Engine:
             f"rule:{sublabel}",
             sublabel,
         )
+
+
+def _outside(hits: list[Hit], allowed: list[tuple[int, int]]) -> list[Hit]:
+    """The hits (sorted by start) that lie inside no allowed span, in one sweep: a hit
+    is inside one exactly when the furthest end of the allowed spans starting at or
+    before it reaches its end. (Testing each hit against each span was quadratic in a
+    text that repeats an allowed term.)"""
+    allowed.sort()
+    kept: list[Hit] = []
+    reach = -1  # the furthest end of the allowed spans that start at or before a hit
+    index = 0
+    for hit in hits:
+        while index < len(allowed) and allowed[index][0] <= hit.start:
+            reach = max(reach, allowed[index][1])
+            index += 1
+        if hit.end > reach:
+            kept.append(hit)
+    return kept
 
 
 def _word_bounded(text: str, start: int, end: int) -> bool:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Sequence
 from importlib import resources
 from typing import Final
 
@@ -213,8 +214,10 @@ def mapped_key_view(text: str) -> tuple[str, list[int]]:
     return "".join(out), origin
 
 
-def mapped_rules_view(text: str) -> tuple[str, list[int]]:
+def mapped_rules_view(text: str) -> tuple[str, Sequence[int]]:
     """The rules view with the original index of each of its characters."""
+    if text.isascii():  # lower-casing is the whole view: one character for one
+        return text.lower(), range(len(text))
     out: list[str] = []
     origin: list[int] = []
     for index, char in enumerate(text):

@@ -31,12 +31,22 @@ _WECHAT_TRIGGER = (
     r"(?:微信|威信|薇信|维信|徽信|v信|(?<![a-z])(?:vx|wx|weixin|wechat|wechatid)|加v|加微)"
 )
 _QQ_TRIGGER = r"(?:(?<![a-z])qq|扣扣|企鹅|q号)"
-_GAP = r"(?:号|id)?\s*[:：]?\s*"
+# Possessive: two greedy whitespace runs around an optional colon would otherwise
+# retry every split of a long whitespace run (quadratic from one trigger word).
+_GAP = r"(?:号|id)?\s*+[:：]?\s*+"
 
+# Every alternative costs O(1) at a position where it cannot start, and the work
+# after a start is bounded or covers a run no other start of that alternative covers
+# again, so a scan is linear in the text (tests/test_linear_time.py). An e-mail
+# address starts where its run of local-part characters starts: without that
+# lookbehind, ``"a" * n`` with no ``@`` after it was rescanned from each of its n
+# starts (128 KB took 30 s). The possessive runs never give characters back, as no
+# token after them could take one.
 RULES: Final = re.compile(
     "|".join(
         (
-            r"(?P<Email>[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,})",
+            r"(?P<Email>(?<![a-z0-9._%+-])[a-z0-9._%+-]++@[a-z0-9-]++(?:\.[a-z0-9-]++)*"
+            r"\.[a-z]{2,})",
             r"(?P<URL>(?:https?://|www\.)[^\s<>\"'，。、）)】]+)",
             rf"(?P<Domain>(?<![a-z0-9@._/-])(?:[a-z0-9](?:[a-z0-9-]{{0,61}}[a-z0-9])?\.)+"
             rf"(?:{_TLDS})(?![a-z0-9])(?:/[^\s，。]*)?)",
@@ -74,7 +84,7 @@ CONTACT_WORDS: Final = (
     "www",
     "http",
 )
-_DOMAIN_HINT = re.compile(rf"[.。｡点點．]\s*(?i:{_TLDS})(?![a-zA-Z])")
+_DOMAIN_HINT = re.compile(rf"[.。｡点點．]\s*+(?i:{_TLDS})(?![a-zA-Z])")
 # Full-width Latin letters or zero-width characters can hide a domain from the hint
 # above, and an at sign may start an e-mail address. Characters at or above U+20000
 # are here too: the engine's fast key table does not read them.

@@ -12,6 +12,7 @@ from ._provider import REGIONS, TencentChatConfig, TencentChatProvider
 from ._usersig import UserSigError, decode_usersig, make_usersig, verify_usersig
 from ._webhook import (
     ACK,
+    DuplicateWebhookError,
     WebhookError,
     WebhookVerificationError,
     parse_result_notify,
@@ -22,6 +23,7 @@ from ._webhook import (
 __all__ = [
     "ACK",
     "REGIONS",
+    "DuplicateWebhookError",
     "TencentChatConfig",
     "TencentChatProvider",
     "UserSigError",

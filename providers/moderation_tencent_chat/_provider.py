@@ -8,6 +8,7 @@ The UserSig rides in the query string, so nothing here logs or raises a URL.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import secrets
 import time
@@ -27,18 +28,27 @@ from moderation_core import (
     HttpProviderConfig,
     ItemResult,
     Label,
+    MemoryReplayCache,
     ProtocolError,
     Provider,
     ProviderError,
+    ReplayCache,
     Secret,
     Verdict,
     WebhookEvent,
     make_config_converter,
+    warn_unverified,
 )
+from moderation_core._config import shown
 
 from . import _wire as wire
 from ._usersig import UserSigCache
-from ._webhook import parse_result_notify, verify_webhook
+from ._webhook import (
+    WINDOW_SECONDS,
+    DuplicateWebhookError,
+    parse_result_notify,
+    verify_webhook,
+)
 from .emulator import make_emulator
 
 __all__ = ["REGIONS", "TencentChatConfig", "TencentChatProvider"]
@@ -69,6 +79,14 @@ _TYPE_NAMES = {
     ContentType.AUDIO: "Audio",
     ContentType.VIDEO: "Video",
 }
+# AuditName takes the six general configs (seed 000) or a custom config ID from the
+# console. The callback's Scene adds C2CCustom/GroupCustom, which are not AuditNames:
+# custom messages are moderated under their chat's config.
+GENERAL_AUDIT_NAMES = ("C2C", "Group", "UserInfo", "GroupInfo", "GroupMemberInfo", "RelationChain")
+_SCENE_AUDIT_NAMES = {name.lower(): name for name in GENERAL_AUDIT_NAMES} | {
+    "c2ccustom": "C2C",
+    "groupcustom": "Group",
+}
 _MIN_TIMEOUT = 3.0  # the IM backend allows itself 3 s per REST call
 _IDENTIFIER = re.compile(r"[^\s]{1,32}")
 
@@ -89,16 +107,15 @@ def _check_region(_inst: object, _attr: object, value: str | None) -> None:
 
 
 def _check_timeout(_inst: object, _attr: object, value: float) -> None:
-    if value <= _MIN_TIMEOUT:
-        raise ValueError(
-            f"timeout must be more than {_MIN_TIMEOUT:g} s (the IM backend itself takes up "
-            f"to 3 s per call), got {value:g}"
-        )
+    # Under 3 s is allowed (a pre-send hook answering in 2 s needs it, with a fallback);
+    # ``TencentChatConfig.advice`` warns about it instead.
+    if value <= 0:
+        raise ValueError(f"timeout must be more than 0 s, got {value:g}")
 
 
 def _check_identifier(_inst: object, _attr: object, value: str) -> None:
     if not _IDENTIFIER.fullmatch(value) or len(value.encode()) > 32:
-        raise ValueError(f"identifier must be 1-32 bytes without spaces, got {value!r}")
+        raise ValueError(f"identifier must be 1-32 bytes without spaces, got {shown(value)}")
 
 
 def _check_positive(_inst: object, attr: attrs.Attribute[int], value: int) -> None:
@@ -114,6 +131,17 @@ def _check_expire(_inst: object, _attr: object, value: int) -> None:
 def _check_rate_limit(_inst: object, _attr: object, value: float | None) -> None:
     if value is not None and value < 0:
         raise ValueError(f"rate_limit must be 0 (no limit) or more requests/s, got {value:g}")
+
+
+def _check_window(_inst: object, _attr: object, value: float) -> None:
+    if not 0 < value < math.inf:
+        raise ValueError(f"webhook_window must be a positive number of seconds, got {value!r}")
+
+
+def _check_audit_names(_inst: object, _attr: object, value: dict[str, str]) -> None:
+    for scene, audit_name in value.items():
+        if not scene.strip() or not audit_name.strip():
+            raise ValueError("audit_names maps non-empty scenes to non-empty AuditNames")
 
 
 def _check_audit_name(_inst: object, _attr: object, value: str) -> None:
@@ -133,6 +161,9 @@ class TencentChatConfig(HttpProviderConfig):
     audit_name: str = attrs.field(default="C2C", validator=_check_audit_name)
     usersig_expire: int = attrs.field(default=86400, validator=_check_expire)
     webhook_token: Secret | None = attrs.field(default=None, repr=False)
+    # tencent (issue 9 items 24, 15): the RequestTime window, and scene -> AuditName.
+    webhook_window: float = attrs.field(default=WINDOW_SECONDS, validator=_check_window)
+    audit_names: dict[str, str] = attrs.field(factory=dict, validator=_check_audit_names)
     timeout: float = attrs.field(default=10.0, validator=_check_timeout)
     # The vendor allows 200 requests/s per endpoint; one limit for both stays under either.
     # 2.5% under the documented 200/s: arrival jitter must not push a vendor second over.
@@ -143,6 +174,16 @@ class TencentChatConfig(HttpProviderConfig):
             raise ValueError("set region or base_url, not both (base_url replaces the host)")
         if not self.secret_key:
             raise ValueError("secret_key is empty")
+
+    def advice(self) -> list[str]:
+        """Allowed but unwise settings, logged as warnings when the provider is built."""
+        if self.timeout <= _MIN_TIMEOUT:
+            return [
+                f"timeout is {self.timeout:g} s; Tencent recommends more than "
+                f"{_MIN_TIMEOUT:g} s (the IM backend itself may take up to 3 s per call), "
+                "so expect timeouts unless a fallback provider is configured"
+            ]
+        return []
 
 
 class TencentChatProvider(Provider[TencentChatConfig]):
@@ -184,6 +225,13 @@ class TencentChatProvider(Provider[TencentChatConfig]):
         )
         self._clock = clock
         self._sdkappid = str(config.sdkappid)
+        self._default_audit_name = _SCENE_AUDIT_NAMES.get(
+            config.audit_name.lower(), config.audit_name
+        )
+        # A RequestTime is accepted from window before to window after its moment, so a
+        # key must be remembered twice the window. Replace with a RedisReplayCache to
+        # share it between processes.
+        self.replay_cache: ReplayCache = MemoryReplayCache(2 * config.webhook_window)
         if config.region is not None and region_name(config.region) != MODERATION_REGION:
             log.warning(
                 "provider %s: region %r is set, but Tencent documents the moderation APIs on "
@@ -216,6 +264,18 @@ class TencentChatProvider(Provider[TencentChatConfig]):
             "identifier": self.config.identifier,
             "audit_name": self.config.audit_name,
         }
+
+    def audit_name_for(self, scene: str | None) -> str:
+        """The ``AuditName`` for a check's scene: the config's ``audit_names`` entry; a
+        general config or callback Scene by name, any case (``GroupCustom`` is
+        ``Group``); anything else, or no scene, ``audit_name``. A scene of the app's own
+        never goes out as an AuditName the service would refuse."""
+        if scene is None:
+            return self._default_audit_name
+        mapped = self.config.audit_names.get(scene)
+        if mapped is not None:
+            return mapped
+        return _SCENE_AUDIT_NAMES.get(scene.lower(), self._default_audit_name)
 
     # -- the check flow -------------------------------------------------------------
 
@@ -257,7 +317,7 @@ class TencentChatProvider(Provider[TencentChatConfig]):
         self, content: Content, context: CheckContext
     ) -> Generator[httpx.Request, httpx.Response, ItemResult]:
         request = wire.SingleRequest(
-            audit_name=context.scene or self.config.audit_name,
+            audit_name=self.audit_name_for(context.scene),
             content_type=_TYPE_NAMES[content.type],
             content=content.value,
             ext_sender=context.sender,
@@ -271,7 +331,7 @@ class TencentChatProvider(Provider[TencentChatConfig]):
         self, contents: list[Content], context: CheckContext
     ) -> Generator[httpx.Request, httpx.Response, list[ItemResult]]:
         request = wire.BatchRequest(
-            audit_name=context.scene or self.config.audit_name,
+            audit_name=self.audit_name_for(context.scene),
             contents=[
                 wire.BatchItem(content_id=i, content_type=_TYPE_NAMES[c.type], content=c.value)
                 for i, c in enumerate(contents)
@@ -374,13 +434,19 @@ class TencentChatProvider(Provider[TencentChatConfig]):
             )
         if not item.result:
             raise ProtocolError("the answer for text content has no Result")
+        problem = wire.keyword_problem(item.keywords)
+        if problem is not None:
+            raise ProtocolError(f"the answer has {problem}")
         decision = wire.decision_for(item.result)
+        keywords = tuple(item.keywords)
+        text = content.type is ContentType.TEXT and keywords
         return Verdict(
             decision=decision,
             label=wire.label_for(item.label, decision),
             sublabel=item.sub_label or None,
             score=item.score,
-            keywords=tuple(item.keywords),
+            keywords=keywords,
+            masked_text=wire.mask_text(content.value, keywords) if text else None,
             provider=self.name,
             vendor_label=item.label,
             request_id=item.request_id,
@@ -398,17 +464,28 @@ class TencentChatProvider(Provider[TencentChatConfig]):
         now: float | None = None,
     ) -> WebhookEvent:
         """Verify a ``ContentCallback.ResultNotify`` request against this provider's
-        SDKAppID (and ``webhook_token`` when configured) and parse it into an event."""
+        SDKAppID (and ``webhook_token`` when configured, within ``webhook_window``)
+        before reading the body, parse it into an event, and refuse an event already
+        seen (``DuplicateWebhookError``: acknowledge it, do not act twice)."""
         token = self.config.webhook_token
+        if not token:
+            warn_unverified(log, f"tencent_chat provider {self.name}", "webhook_token")
         verify_webhook(
             query,
             sdkappid=self.config.sdkappid,
             token=token.get() if token else None,
             now=self._clock() if now is None else now,
+            window=self.config.webhook_window,
         )
-        return parse_result_notify(
+        event = parse_result_notify(
             body, query=query, sdkappid=self.config.sdkappid, provider=self.name
         )
+        if event.event_id is not None and not self.replay_cache.first_seen(event.event_id):
+            raise DuplicateWebhookError(
+                "this callback was already received (same request id and body): a replay, "
+                "or a retry of one already acknowledged"
+            )
+        return event
 
 
 def _problem(content: Content) -> ProviderError | None:

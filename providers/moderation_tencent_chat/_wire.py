@@ -8,6 +8,8 @@ decides what to send and where.
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -25,6 +27,7 @@ from moderation_core import (
     ProviderUnavailable,
     RateLimited,
 )
+from moderation_core._masking import mask_keywords
 
 __all__ = [
     "AUTH_CODES",
@@ -38,7 +41,9 @@ __all__ = [
     "SingleRequest",
     "decision_for",
     "error_for",
+    "keyword_problem",
     "label_for",
+    "mask_text",
     "read_body",
     "structure",
     "to_json",
@@ -93,6 +98,13 @@ _LABELS = {
     "ad": Label.AD,
 }
 
+# Tencent documents no bound on keywords. A message is at most 12 KB, and a keyword is a
+# word-library entry, so these are far above anything real; they keep hostile input
+# (a 20,000-character keyword, or thousands of them) from costing more than it is worth.
+MAX_KEYWORDS = 100
+MAX_KEYWORD_CHARS = 256
+_COMBINATION = "&"  # 违&规&词&汇 (seed 000): every part was found, not the joined string
+
 
 def decision_for(result: str | None) -> Decision:
     """Pass/Review/Block; anything else is REVIEW, never a silent PASS."""
@@ -129,6 +141,29 @@ def error_for(code: int | None, info: str, *, secrets: tuple[str, ...] = ()) -> 
     if code in UNAVAILABLE_CODES:
         return ProviderUnavailable(message, code=code)
     return ProviderError(message, code=code)
+
+
+def keyword_problem(keywords: Sequence[str]) -> str | None:
+    """Why a keyword list is out of bounds, or None."""
+    if len(keywords) > MAX_KEYWORDS:
+        return f"{len(keywords)} keywords, more than the {MAX_KEYWORDS} accepted"
+    longest = max((len(k) for k in keywords), default=0)
+    if longest > MAX_KEYWORD_CHARS:
+        return f"a keyword of {longest} characters, more than the {MAX_KEYWORD_CHARS} accepted"
+    return None
+
+
+def mask_text(text: str, keywords: Sequence[str]) -> str:
+    """``text`` with Tencent's keywords masked: each as written, and each part of a
+    combination keyword (``违&规&词&汇``) that does not occur as written. Without this,
+    the core masks a combination keyword as the literal string and finds nothing."""
+    lowered = text.lower()
+    terms: list[str] = []
+    for keyword in keywords:
+        terms.append(keyword)
+        if _COMBINATION in keyword and keyword.lower() not in lowered:
+            terms.extend(part for part in keyword.split(_COMBINATION) if part)
+    return mask_keywords(text, terms)
 
 
 # -- requests -----------------------------------------------------------------------
@@ -223,6 +258,8 @@ def _strict_str(value: object, _type: type) -> str:
 
 
 def _strict_str_list(value: object, _type: type) -> list[str]:
+    if value is None:  # the vendor documents Keywords as "may be null"
+        return []
     # cattrs would read "abc" as ["a", "b", "c"].
     if not isinstance(value, list):
         raise TypeError(f"expected an array, got {type(value).__name__}")
@@ -294,7 +331,12 @@ def structure(data: Any, cls: type[Any]) -> Any:
 
 
 def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait, or None when absent or not a usable number: ``nan``, ``inf`` and
+    negative values would make a wait that never ends or a sleep that raises."""
+    if value is None:
+        return None
     try:
-        return float(value) if value is not None else None
+        seconds = float(value)
     except ValueError:
         return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None

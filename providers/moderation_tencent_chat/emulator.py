@@ -16,7 +16,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -40,6 +40,11 @@ _MAX_BYTES = 8192
 _MAX_ITEMS = 10
 _TYPES = ("Text", "Image", "Audio", "Video")
 _BATCH_TYPES = ("Text", "Image")
+# Seed 000: the six general moderation configs; anything else must be a custom config ID
+# created in the console (the emulator's ``audit_configs``).
+_GENERAL_AUDIT_NAMES = frozenset(
+    {"C2C", "Group", "UserInfo", "GroupInfo", "GroupMemberInfo", "RelationChain"}
+)
 _MARKER = re.compile(r"\[\[(fault|item|slow|result|label):([^\]]*)\]\]")
 _MAX_SLOW = 30.0
 
@@ -209,6 +214,7 @@ class TencentChatEmulator:
         fault_times: int | None = None,
         revoked_before: float | None = None,
         webhook_token: str | None = None,
+        audit_configs: Iterable[str] = (),
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -226,6 +232,7 @@ class TencentChatEmulator:
         self.fault_times = fault_times
         self.revoked_before = revoked_before
         self.webhook_token = webhook_token
+        self.audit_configs = frozenset(audit_configs)
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
@@ -253,6 +260,7 @@ class TencentChatEmulator:
             if injected is not None:
                 return injected
             body = self._read_json(request)
+            self._check_audit_name(body["AuditName"])
             if endpoint == "single":
                 return self._single(body)
             return self._batch(body)
@@ -339,6 +347,16 @@ class TencentChatEmulator:
             if key in body and not isinstance(body[key], str):
                 raise _Refusal(60003, f"{key} must be a string")
         return body
+
+    def _check_audit_name(self, audit_name: str) -> None:
+        # Case-sensitive, as every Tencent parameter value is (CONTRACTS 2.1).
+        if audit_name not in _GENERAL_AUDIT_NAMES and audit_name not in self.audit_configs:
+            raise _Refusal(
+                60003,
+                f"AuditName {audit_name[:64]!r} is neither a general moderation config "
+                "(C2C, Group, UserInfo, GroupInfo, GroupMemberInfo, RelationChain) nor a "
+                "custom config ID of this app",
+            )
 
     def _single(self, body: dict[str, Any]) -> httpx.Response:
         kind, content = _item(body)
@@ -576,7 +594,9 @@ def make_emulator(**options: Any) -> TencentChatEmulator:
     off; over it answers 60007), ``latency`` (seconds before each answer), ``fault``
     (``garbage``, ``empty``, ``html``, ``httpNNN`` or an error code), ``fault_every`` (every
     Nth request, default 1), ``fault_times`` (at most this many), ``revoked_before`` (Unix
-    time: older sigs get 70052) and ``webhook_token`` (signs ``result_notify``).
+    time: older sigs get 70052), ``webhook_token`` (signs ``result_notify``) and
+    ``audit_configs`` (custom config IDs accepted as AuditName besides the six general
+    ones; a comma-separated string or a list; any other AuditName gets 60003).
     """
     parsed: dict[str, Any] = {}
     for name, value in options.items():
@@ -590,13 +610,16 @@ def make_emulator(**options: Any) -> TencentChatEmulator:
             parsed[name] = _parse_optional_float(name, value) or 0.0
         elif name in ("identifier", "secret_key", "fault", "webhook_token"):
             parsed[name] = None if value in (None, "", "none") and name != "identifier" else value
+        elif name == "audit_configs":
+            items = value.split(",") if isinstance(value, str) else value
+            parsed[name] = tuple(str(item).strip() for item in items if str(item).strip())
         elif name in ("clock", "sleep"):
             parsed[name] = value
         else:
             raise TypeError(
                 f"unknown emulator option {name!r}; known: sdkappid, identifier, secret_key, "
                 "rate_limit, latency, fault, fault_every, fault_times, revoked_before, "
-                "webhook_token"
+                "webhook_token, audit_configs"
             )
     if parsed.get("secret_key") is None:
         parsed.pop("secret_key", None)

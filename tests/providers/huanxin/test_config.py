@@ -80,7 +80,7 @@ def test_secret_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"base_url": None}, "set region (one of china-1"),
         ({"region": "singapore-1"}, "not both"),
         ({"base_url": None, "region": "mars-1"}, "unknown region 'mars-1'"),
-        ({"base_url": "a1.easemob.com"}, "must start with http"),
+        ({"base_url": "a1.easemob.com"}, "http:// or https://"),
         ({"token_ttl": -5}, "token_ttl must be >= 0"),
         ({"rate_limit": -1}, "rate_limit must be 0 (no limit) or more"),
         ({"org_name": "a/b"}, "org_name must be"),

@@ -212,7 +212,7 @@ def test_every_emulator_rule_maps() -> None:
         "加微信": (Decision.REVIEW, Label.AD, "广告:联系方式"),
         "扫码加群": (Decision.REVIEW, Label.AD, "QRCode"),
         "unknown-test": (Decision.REVIEW, Label.UNKNOWN, "未知"),
-        "种族歧视": (Decision.REVIEW, Label.OTHER, "仇恨言论"),
+        "种族歧视": (Decision.REVIEW, Label.HATE, "仇恨言论"),
         "see https://x.example/a": (Decision.BLOCK, Label.AD, "广告:联系方式:网址"),
     }
     with moderator(emulator()) as mod:

@@ -86,8 +86,11 @@ def test_base_url_keeps_its_path_and_drops_a_trailing_slash() -> None:
     [
         ({"region": "mars", "base_url": None}, "region 'mars' is not a Tencent Chat data center"),
         ({"region": "singapore"}, "set region or base_url, not both"),
-        ({"timeout": 3}, "timeout must be more than 3 s"),
-        ({"timeout": 0.5}, "timeout must be more than 3 s"),
+        ({"timeout": 0}, "timeout must be more than 0 s"),
+        ({"timeout": float("nan")}, "timeout must be a finite number"),
+        ({"timeout": float("inf")}, "timeout must be a finite number"),
+        ({"rate_limit": float("nan")}, "rate_limit must be a finite number"),
+        ({"base_url": "::::"}, "base_url must be an http:// or https:// URL"),
         ({"sdkappid": 0}, "sdkappid must be a positive integer"),
         ({"sdkappid": "abc"}, "sdkappid"),
         ({"sdkappid": None}, "sdkappid"),
@@ -112,8 +115,25 @@ def test_bad_config_is_a_config_error_naming_the_key(
     assert secrets.TENCENT_SECRET_KEY not in message
 
 
-def test_timeout_just_over_three_seconds_is_fine() -> None:
-    assert _provider(timeout=3.5).timeout == 3.5
+def test_timeout_just_over_three_seconds_is_fine(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="moderation_tencent_chat"):
+        assert _provider(timeout=3.5).timeout == 3.5
+    assert caplog.text == ""
+
+
+@pytest.mark.parametrize("timeout", [1, 0.5, 3])
+def test_a_short_timeout_is_accepted_with_a_warning(
+    caplog: pytest.LogCaptureFixture, timeout: float
+) -> None:
+    # Issue 9 item 14: Tencent recommends more than 3 s, it does not forbid less; an app
+    # with a 2 s pre-send budget needs 1 s and a fallback.
+    with caplog.at_level(logging.WARNING, logger="moderation_tencent_chat"):
+        with Moderator.from_config(config(timeout=timeout)) as mod:
+            assert mod.providers[0].timeout == timeout
+    (record,) = [r for r in caplog.records if "timeout" in r.getMessage()]
+    assert record.levelno == logging.WARNING
+    assert "provider tencent" in record.getMessage()
+    assert "recommends more than 3 s" in record.getMessage()
 
 
 def test_secret_key_and_token_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -112,9 +112,12 @@ def test_seed_example_parses() -> None:
     assert event.message_id == "1434460578_4137340972_1661154487"
     assert event.request_id == "241ed925-4c56-4357-95dd-1e6e7798f214"
     assert event.answers_pending is False
-    # Tencent sends no delivery id and no message time; CtxcbResult does not say what IM
-    # did with the message (that depends on console settings), so no action either.
-    assert (event.event_id, event.timestamp, event.action) == (None, None, None)
+    # Tencent sends no message time; CtxcbResult does not say what IM did with the
+    # message (that depends on console settings), so no action either.
+    assert (event.timestamp, event.action) == (None, None)
+    # No delivery id either: the event id is a hash of the request id and the body.
+    assert event.event_id is not None
+    assert event.event_id.startswith("tencent_chat:")
     assert event.content_type is ContentType.TEXT
     assert event.contents == ("aaabbbccc", "1234567")
     # No CtxcbSuggestion: CtxcbResult 1 (intercepted) decides; no label given.
@@ -136,8 +139,14 @@ def _body(**changes: Any) -> dict[str, Any]:
         ("Pass", 0, Decision.PASS),
         ("Normal", 0, Decision.PASS),
         ("Whatever", 0, Decision.REVIEW),
-        (None, 0, Decision.REVIEW),
+        ("Whatever", 1, Decision.BLOCK),
+        (None, 1, Decision.BLOCK),
+        (None, 0, Decision.PASS),  # item 16: 0 is "let through"; the seed sends no suggestion
+        ("", 0, Decision.PASS),
         (None, None, Decision.REVIEW),
+        (None, 2, Decision.REVIEW),
+        (None, "0", Decision.REVIEW),
+        (None, False, Decision.REVIEW),
     ],
 )
 def test_decision(suggestion: str | None, result: int | None, decision: Decision) -> None:
