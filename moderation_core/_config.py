@@ -31,6 +31,7 @@ from ._model import Secret
 __all__ = [
     "Config",
     "ConfigProblems",
+    "config_error",
     "EnvValue",
     "ModerationSettings",
     "check_http_url",
@@ -59,7 +60,16 @@ class ConfigProblems(ConfigError):
 
     def __init__(self, problems: Sequence[str]) -> None:
         super().__init__("\n".join(problems))
-        self.problems: tuple[str, ...] = tuple(problems)
+        self._problems = tuple(problems)
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        return self._problems
+
+
+def config_error(problems: Sequence[str]) -> ConfigError:
+    """One ConfigError for the problems found: ConfigProblems when there are several."""
+    return ConfigProblems(problems) if len(problems) > 1 else ConfigError(problems[0])
 
 
 class EnvValue(str):
@@ -289,8 +299,7 @@ def structure_config(converter: cattrs.Converter, cls: type[T], data: Any, where
 
 
 def _error(lines: Sequence[str], data: object) -> ConfigError:
-    lines = _scrubbed(lines, data)
-    return ConfigProblems(lines) if len(lines) > 1 else ConfigError(lines[0])
+    return config_error(_scrubbed(lines, data))
 
 
 def _line(key: str, message: str) -> str:
@@ -590,10 +599,8 @@ def load_config(source: str | os.PathLike[str] | Mapping[str, Any] | Config) -> 
         settings = structure_config(
             _CONVERTER, ModerationSettings, expanded.get("moderation", {}), f"{where} [moderation]"
         )
-    except ConfigProblems as exc:
-        problems.extend(exc.problems)
     except ConfigError as exc:
-        problems.append(str(exc))
+        problems.extend(exc.problems)
     providers = _provider_tables(expanded.get("providers", {}), where, problems)
     policy = expanded.get("policy", {})
     if not isinstance(policy, Mapping):

@@ -39,7 +39,12 @@ class ModerationError(Exception):
 
 
 class ConfigError(ModerationError):
-    """The configuration is wrong; the message names the key, variable or type and where."""
+    """The configuration is wrong; the message names the key, variable or type and where.
+    ``problems`` holds one line per problem (every problem found is reported at once)."""
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        return (str(self),)
 
 
 class InvalidContent(ModerationError):

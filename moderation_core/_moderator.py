@@ -28,7 +28,7 @@ import attrs
 import httpx
 import pluggy
 
-from ._config import DEFAULT_CONFIG, Config, load_config
+from ._config import DEFAULT_CONFIG, Config, config_error, load_config
 from ._drivers import AuthGate, run_async, run_sync
 from ._errors import (
     AllProvidersFailed,
@@ -121,16 +121,23 @@ class _BaseModerator:
         self._transport = transport
         registry = provider_registry(self._pm)
         providers: list[Provider[Any]] = []
+        problems: list[str] = []  # every provider table's, reported at once
         for name in self.config.order:
             table = self.config.providers[name]
             where = self.config.where("providers", name)
             try:
                 provider_class = registry.get(str(table["type"]))
             except ConfigError as exc:
-                raise ConfigError(f"{where}: {exc}") from None
-            providers.append(
-                provider_class.from_config(name, table, where, base_dir=self.config.base_dir)
-            )
+                problems.append(f"{where}: {exc}")
+                continue
+            try:
+                providers.append(
+                    provider_class.from_config(name, table, where, base_dir=self.config.base_dir)
+                )
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+        if problems:
+            raise config_error(problems)
         self._providers: tuple[Provider[Any], ...] = tuple(providers)
         redact_query_params(n for p in self._providers for n in p.secret_query_params)
         split = self._settings.long_text == "split"

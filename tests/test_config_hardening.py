@@ -123,6 +123,25 @@ def test_problems_in_several_tables_are_all_reported() -> None:
     assert "<dict> [policy]: must be a table" in message
 
 
+def test_problems_in_every_provider_table_are_reported_together() -> None:
+    """The tables load, but two providers refuse their own: both are named at once."""
+    config = {
+        "moderation": {"providers": ["a", "b", "c"]},
+        "providers": {
+            "a": {"type": "tencent_chat", "sdkappid": 1, "identifier": "x",
+                  "secret_key": "s", "timeout": "soon"},
+            "b": {"type": "no_such_vendor"},
+            "c": {"type": "local"},
+        },
+    }  # fmt: skip
+    with pytest.raises(ConfigError) as caught:
+        Moderator(config)
+    problems = caught.value.problems
+    assert len(problems) == 2
+    assert problems[0].startswith("<dict> [providers.a]: timeout")
+    assert problems[1].startswith("<dict> [providers.b]: unknown provider type 'no_such_vendor'")
+
+
 # -- item 26: load-time validation --------------------------------------------------------
 
 

@@ -28,6 +28,7 @@ from moderation_core import (
     RateLimited,
 )
 from moderation_core._masking import mask_keywords
+from moderation_core._redact import scrub_secrets
 
 __all__ = [
     "AUTH_CODES",
@@ -123,10 +124,8 @@ def label_for(label: str | None, decision: Decision) -> Label:
 
 def error_for(code: int | None, info: str, *, secrets: tuple[str, ...] = ()) -> ProviderError:
     """The error for a non-zero ``ErrorCode`` (request-wide or one batch item)."""
-    text = info
-    for secret in secrets:  # vendors echo URLs in odd places; never let a sig through
-        if secret:
-            text = text.replace(secret, "***")
+    # Vendors echo URLs in odd places, percent-encoded too: never let a sig through.
+    text = scrub_secrets(info, secrets)
     text = text if len(text) <= 200 else text[:197] + "..."
     hint = _HINTS.get(code) if code is not None else None
     message = "Tencent Chat refused the request"
