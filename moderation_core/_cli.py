@@ -25,6 +25,7 @@ __all__ = ["main"]
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 EXIT_PROVIDERS_FAILED = 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 CHUNK_LINES = 1000
 
 _FAIL_ON = {"block": Decision.BLOCK, "review": Decision.REVIEW}
@@ -461,6 +462,7 @@ def emulate(
     try:
         server.serve_forever()
     except KeyboardInterrupt:
-        pass
-    finally:
+        # Ctrl-C is how this command is meant to end: stop quietly, with the shell's status.
         server.stop()
+        sys.exit(EXIT_INTERRUPTED)
+    server.stop()

@@ -31,10 +31,10 @@ from ._model import Secret
 __all__ = [
     "Config",
     "ConfigProblems",
-    "config_error",
     "EnvValue",
     "ModerationSettings",
     "check_http_url",
+    "config_error",
     "load_config",
     "looks_like_credential_key",
     "make_config_converter",

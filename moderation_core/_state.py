@@ -458,10 +458,11 @@ class SharedRedis:
             try:
                 result = shared()
             except self._errors as exc:
-                self._failed(exc)
+                error = exc
             else:
                 self._answered()
                 return result
+            self._failed(error)  # outside the except: nothing logged chains the Redis error
         return local()
 
     async def run_async(self, shared: Callable[[], Awaitable[T]], local: Callable[[], T]) -> T:
@@ -470,10 +471,11 @@ class SharedRedis:
             try:
                 result = await shared()
             except self._errors as exc:
-                self._failed(exc)
+                error = exc
             else:
                 self._answered()
                 return result
+            self._failed(error)  # outside the except: nothing logged chains the Redis error
         return local()
 
     def _may_ask(self) -> bool:

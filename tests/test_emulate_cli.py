@@ -3,12 +3,14 @@ Moderator pointed at it checks through the vendor's real wire protocol."""
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from moderation_core import Decision, Label, Moderator
@@ -82,3 +84,29 @@ def test_huanxin_emulator_served_by_the_cli(served: str) -> None:
     }
     with Moderator({"providers": {"huanxin": table}}) as mod:
         assert mod.check("hello there").decision is Decision.PASS
+
+
+def test_ctrl_c_stops_the_emulator_quietly() -> None:
+    """Issue 9 item 9: Ctrl-C used to end in `RuntimeError: Cannot close a running event loop`."""
+    port = free_port()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "moderation_core", "emulate", "tencent_chat", "--port", str(port)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stderr is not None
+        assert "listening on" in child.stderr.readline()
+        # A keep-alive connection still open when the signal lands.
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            client.get("/")
+            child.send_signal(signal.SIGINT)
+            status = child.wait(timeout=20)
+        rest = child.stderr.read()
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert status == 130, rest
+    assert "Traceback" not in rest
+    assert "Error" not in rest

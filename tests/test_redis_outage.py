@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import limits.errors
 import pluggy
 import pytest
 import redis
@@ -32,8 +33,6 @@ from moderation_core._state import (
 )
 from tests.fakes import FakeVendor
 
-pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="no redis-server")
-
 STATE_LOG = "moderation_core.state"
 
 
@@ -43,18 +42,23 @@ def spare_port() -> int:
         return int(sock.getsockname()[1])
 
 
+REDIS_SERVER = shutil.which("redis-server")
+pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason="no redis-server")
+
+
 class RedisServer:
     """A throwaway redis-server on one port, to kill and start again."""
 
     def __init__(self) -> None:
+        assert REDIS_SERVER is not None
         self.port = spare_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self._process = subprocess.Popen(  # noqa: S603 - a fixed command line
+        self._process = subprocess.Popen(
             [
-                "redis-server",
+                str(REDIS_SERVER),
                 "--port",
                 str(self.port),
                 "--bind",
@@ -193,6 +197,23 @@ def test_the_core_gives_its_redis_clients_short_timeouts(
         assert options["retry"].get_retries() <= 1  # redis-py's default is ten, with backoff
 
 
+def policy_state_works_in_process(mod: Moderator) -> None:
+    """evaluate's mutes and context, and the mute calls, with Redis down."""
+    where = {"scene": "Group", "sender": "u1", "receiver": "g1"}
+    assert mod.evaluate("a block here", **where).action is Action.BLOCK
+    second = mod.evaluate("block again", **where)
+    assert "now muted" in second.reason
+    muted = mod.evaluate("hello", **where)
+    assert (muted.action, "is muted" in muted.reason) == (Action.BLOCK, True)
+    other = {"scene": "Group", "sender": "u2", "receiver": "g1"}
+    for part in ("电话 138", "0013"):
+        assert mod.evaluate(part, **other).action is Action.ALLOW
+    caught = mod.evaluate("8000", **other)
+    assert caught.reason.startswith("context: the last 3 messages joined")
+    mute = mod.mute_sender("u3", duration="1h")
+    assert mute in mod.muted_senders()
+
+
 def test_sync_checks_and_evaluate_survive_redis_dying_and_coming_back(
     plugin_manager: pluggy.PluginManager,
     server: RedisServer,
@@ -223,20 +244,7 @@ def test_sync_checks_and_evaluate_survive_redis_dying_and_coming_back(
         assert [mod.check(t).decision for t in singles] == expected(singles)
         assert shared.degraded
         assert shared.outages == 1
-        # evaluate: mutes and context work in process meanwhile.
-        where = {"scene": "Group", "sender": "u1", "receiver": "g1"}
-        assert mod.evaluate("a block here", **where).action is Action.BLOCK
-        second = mod.evaluate("block again", **where)
-        assert "now muted" in second.reason
-        muted = mod.evaluate("hello", **where)
-        assert (muted.action, "is muted" in muted.reason) == (Action.BLOCK, True)
-        other = {"scene": "Group", "sender": "u2", "receiver": "g1"}
-        for part in ("电话 138", "0013"):
-            assert mod.evaluate(part, **other).action is Action.ALLOW
-        caught = mod.evaluate("8000", **other)
-        assert caught.reason.startswith("context: the last 3 messages joined")
-        mute = mod.mute_sender("u3", duration="1h")
-        assert mute in mod.muted_senders()
+        policy_state_works_in_process(mod)
         # One WARNING for the whole outage, not one per call; one hook call.
         (warning,) = outage_warnings(caplog)
         assert "127.0.0.1" in warning.getMessage()
@@ -329,3 +337,61 @@ def test_a_redis_that_never_answers_costs_one_timeout_per_cool_down(
     (warning,) = outage_warnings(caplog)
     assert "Timeout" in warning.getMessage()
     assert "s3cret" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        redis.ConnectionError("Error 111 connecting to h:1 (password s3cret)"),
+        redis.TimeoutError("Timeout reading from socket"),
+        redis.exceptions.ReadOnlyError("You can't write against a read only replica."),
+        ConnectionResetError(104, "Connection reset by peer"),
+        limits.errors.StorageError(redis.ConnectionError("wrapped")),
+    ],
+)
+def test_shared_redis_asks_once_per_cool_down_and_observers_cannot_fail_a_call(
+    error: Exception, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = Clock()
+    asked: list[str] = []
+
+    def failing() -> str:
+        asked.append("redis")
+        raise error
+
+    def broken_observer(healthy: bool, reason: str) -> None:
+        raise RuntimeError("observer bug")
+
+    shared = SharedRedis(
+        None, "redis://:s3cret@h:1/0", on_change=broken_observer, clock=clock, cool_down=5
+    )
+    assert [shared.run(failing, lambda: "local") for _ in range(5)] == ["local"] * 5
+    assert asked == ["redis"]  # one try; then in process, with no round trip
+    clock.now += 5
+    assert shared.run(failing, lambda: "local") == "local"  # the probe fails: same outage
+    assert asked == ["redis", "redis"]
+    assert shared.run(failing, lambda: "local") == "local"
+    assert asked == ["redis", "redis"]
+    clock.now += 5
+    assert shared.run(lambda: "redis", lambda: "local") == "redis"
+    assert not shared.degraded
+    assert shared.outages == 1
+    assert len(outage_warnings(caplog)) == 1 + 2  # the outage, and the observer's bug twice
+    assert "s3cret" not in caplog.text
+
+
+async def test_shared_redis_async_falls_back_and_comes_back() -> None:
+    clock = Clock()
+    shared = SharedRedis(None, "redis://h:1/0", clock=clock)
+
+    async def failing() -> str:
+        raise redis.ConnectionError("refused")
+
+    async def answering() -> str:
+        return "redis"
+
+    assert await shared.run_async(failing, lambda: "local") == "local"
+    assert await shared.run_async(answering, lambda: "local") == "local"  # cooling down
+    clock.now += OUTAGE_COOL_DOWN
+    assert await shared.run_async(answering, lambda: "local") == "redis"
+    assert (shared.degraded, shared.outages) == (False, 1)

@@ -34,11 +34,11 @@ from moderation_core import (
     hookimpl,
 )
 from moderation_core._resilience import (
+    WAIT_INITIAL,
+    WAIT_JITTER,
     Breaker,
     BreakerSettings,
     BreakerState,
-    WAIT_INITIAL,
-    WAIT_JITTER,
     Pace,
     backoff_hook,
     breaker_allows,
@@ -226,7 +226,9 @@ async def test_a_retry_after_past_the_deadline_falls_back_at_once(
     vendors = {"a": Flaky(failures=5, status=429, retry_after="3600"), "b": FakeVendor()}
     cfg = config(("a", {"retries": 3}), ("b", {}), deadline=5)
     with stamina.set_testing(False):
-        async with AsyncModerator(cfg, plugin_manager=plugin_manager, transport=routed(vendors)) as mod:
+        async with AsyncModerator(
+            cfg, plugin_manager=plugin_manager, transport=routed(vendors)
+        ) as mod:
             verdict = await asyncio.wait_for(mod.check("hello"), timeout=30)
     assert verdict.provider == "b"
     assert vendors["a"].calls == 1  # no wait planned past the deadline: straight to b

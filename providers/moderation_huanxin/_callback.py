@@ -297,6 +297,7 @@ def accept_callback(
     """Every check in order, then the event: the signature (skipped only when
     ``secret`` is None), the time window, the appkey, the replay cache. For the
     provider, which may run without a secret; apps call ``read_callback``."""
+    _check_max_age(max_age)  # a caller's mistake, whatever the body
     payload = _load(body)
     key = None if secret is None else _secret_text(secret)
     if key is not None:
@@ -350,6 +351,7 @@ def verify_callback(
     ``timestamp`` lies within ``max_age`` seconds of ``now`` (before or after: a
     future time is as suspect as an old one) and, with ``app``, unless ``appkey`` is
     that app. ``now`` is the current Unix time, for tests."""
+    _check_max_age(max_age)
     key = _secret_text(secret)
     if not key:
         raise CallbackVerificationError("no callback secret configured to verify with")
