@@ -1,12 +1,12 @@
 """Webhook replay protection shared by every vendor: a symmetric time window, a stable
-dedupe key, and a replay cache that remembers keys for as long as the window.
+dedupe key, and a replay cache that remembers keys for twice the window.
 
 Vendor-neutral and small: a provider's webhook parser calls ``time_window_problem`` on
 the vendor's send time (raising its own typed webhook error with the text it returns),
 sets ``WebhookEvent.event_id`` to the vendor's delivery id or ``dedupe_key(...)``, and
 the app (or the provider) asks a ``ReplayCache`` whether that id is new::
 
-    cache = replay_cache(redis_url, ttl=60)      # MemoryReplayCache without a URL
+    cache = replay_cache(redis_url, ttl=120)     # 2 x a 60 s window; memory without a URL
     if not cache.first_seen(event.event_id):     # seen within ttl: a replay or a retry
         return ACK                               # acknowledge, do not act twice
 
@@ -90,8 +90,10 @@ def dedupe_key(provider_type: str, *parts: object) -> str:
 
 @runtime_checkable
 class ReplayCache(Protocol):
-    """Remembers event ids for ``ttl`` seconds (set it to the webhook's time window:
-    anything older is refused by the window already)."""
+    """Remembers event ids for ``ttl`` seconds. Set it to twice the webhook's time
+    window: the window is symmetric, so one event is accepted from ``window`` seconds
+    before its send time to ``window`` seconds after, and anything outside that span is
+    refused by the window already."""
 
     ttl: float
 

@@ -51,6 +51,7 @@ from moderation_core import (
     warn_unverified,
 )
 from moderation_core._config import shown
+from moderation_core._redact import scrub_secrets
 
 from ._callback import DEFAULT_MAX_AGE, accept_callback
 from ._labels import classify
@@ -520,9 +521,10 @@ class HuanxinProvider(Provider[HuanxinConfig]):
         description = body.get("error_description") or body.get("message")
         text = ": ".join(str(part) for part in (error, description) if part) or "no details"
         token = self._token
-        for secret in (self.config.client_secret.get(), token.value if token else "", *secrets):
-            if secret:
-                text = text.replace(secret, "***")
+        # Percent- and form-encoded echoes too: a vendor may quote the request back.
+        text = scrub_secrets(
+            text, (self.config.client_secret.get(), token.value if token else "", *secrets)
+        )
         return text if len(text) <= 300 else text[:297] + "..."
 
     def _error(self, response: httpx.Response, body: Mapping[str, Any]) -> ProviderError:
