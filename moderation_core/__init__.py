@@ -63,7 +63,7 @@ from ._replay import (
     warn_unverified,
 )
 
-__all__ = [
+__all__ = [  # noqa: RUF022 - plain sorted(), as tests/test_docs.py checks
     "Action",
     "AllProvidersFailed",
     "AsyncModerator",
