@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import gc
 import logging
 import os
@@ -609,7 +610,7 @@ class Moderator(_BaseModerator):
                     context,
                     self._client(provider),
                     self._auth_gates[provider.name],
-                    lane.limiter.acquire if lane.limiter else None,
+                    functools.partial(lane.limiter.acquire, deadline) if lane.limiter else None,
                     deadline,
                 )
             except ProviderError as exc:
@@ -984,7 +985,7 @@ class AsyncModerator(_BaseModerator):
                     context,
                     self._client(provider),
                     self._auth_gates[provider.name],
-                    lane.limiter.acquire if lane.limiter else None,
+                    functools.partial(lane.limiter.acquire, deadline) if lane.limiter else None,
                     deadline,
                 )
             except ProviderError as exc:

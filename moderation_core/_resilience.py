@@ -3,10 +3,11 @@
 Each HTTP provider gets a *lane* (one for sync use, one for async) holding these. The
 state of the breaker and the limiter lives in memory, or in Redis when
 ``[moderation] redis_url`` is set, so that several processes respect one vendor quota
-and see one breaker.
+and see one breaker; while Redis fails, each process keeps its own (``SharedRedis``).
 
-- Retries: stamina (exponential backoff with jitter; a backoff hook returns the
-  vendor's Retry-After so it is honoured, and refuses waits past the deadline).
+- Retries: stamina, with every wait planned by a backoff hook: the vendor's
+  Retry-After when it is a usable number of seconds, else exponential backoff with
+  jitter; a wait that would end past the deadline is refused.
 - Rate limits: ``limits``' moving window, which never lets more than N requests into
   any one-second window, the first one included (a token bucket that starts full lets
   bucket + rate through in its first second).
@@ -332,6 +333,11 @@ class _LimiterBase:
         self._key = f"provider:{provider}"
         self._pace = Pace(per_second, burst or default_burst(per_second))
 
+    def _budget(self, deadline: float | None) -> float:
+        if deadline is None:
+            return self.max_wait
+        return max(0.0, min(self.max_wait, deadline - time.monotonic()))
+
     def _refused(self) -> RateLimited:
         return _waited_too_long(self.provider, self.per_second, self.max_wait)
 
@@ -388,9 +394,12 @@ class Limiter(_LimiterBase):
             lambda: self._local.get_window_stats(self._item, self._key).reset_time,
         )
 
-    def acquire(self) -> None:
-        give_up = time.monotonic() + self.max_wait
-        delay = self._pace.reserve(self.max_wait)
+    def acquire(self, deadline: float | None = None) -> None:
+        """Wait for a slot: at most ``max_wait`` seconds, and never past ``deadline``
+        (a ``time.monotonic()`` value: the check's own)."""
+        budget = self._budget(deadline)
+        give_up = time.monotonic() + budget
+        delay = self._pace.reserve(budget)
         if delay is None:
             raise self._refused()
         if delay > 0:
@@ -399,7 +408,7 @@ class Limiter(_LimiterBase):
             return
         # Waiters poll one at a time (first come, first served): no herd waking
         # together, so a granted slot is used at once.
-        if self.max_wait <= 0 or not self._queue.acquire(timeout=self.max_wait):
+        if budget <= 0 or not self._queue.acquire(timeout=budget):
             raise self._refused()
         try:
             while not self._hit():
@@ -466,19 +475,21 @@ class AsyncLimiter(_LimiterBase):
             lambda: self._fallback.get_window_stats(self._item, self._key).reset_time,
         )
 
-    async def acquire(self) -> None:
-        give_up = time.monotonic() + self.max_wait
-        delay = self._pace.reserve(self.max_wait)
+    async def acquire(self, deadline: float | None = None) -> None:
+        """Wait for a slot: at most ``max_wait`` seconds, and never past ``deadline``."""
+        budget = self._budget(deadline)
+        give_up = time.monotonic() + budget
+        delay = self._pace.reserve(budget)
         if delay is None:
             raise self._refused()
         if delay > 0:
             await asyncio.sleep(delay)
         if await self._hit():
             return
-        if self.max_wait <= 0:
+        if budget <= 0:
             raise self._refused()
         try:
-            async with asyncio.timeout(self.max_wait):
+            async with asyncio.timeout(budget):
                 await self._queue.acquire()
         except TimeoutError:
             raise self._refused() from None

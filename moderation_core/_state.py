@@ -545,6 +545,8 @@ def _server_of(url: str) -> str:
     """host:port/db of a Redis URL, without its credentials, for log lines."""
     try:
         parts = urlsplit(url)
+        if parts.scheme == "unix":
+            return parts.path
         host = parts.hostname or "localhost"
         port = f":{parts.port}" if parts.port else ""
     except ValueError:

@@ -35,6 +35,8 @@ from moderation_core import (
 )
 from moderation_core._resilience import (
     WAIT_INITIAL,
+    AsyncLimiter,
+    Limiter,
     WAIT_JITTER,
     Breaker,
     BreakerSettings,
@@ -589,3 +591,33 @@ def test_paced_requests_fall_back_when_they_cannot_wait(
         providers = [mod.check(f"m{i}").provider for i in range(4)]
     assert providers[:2] == ["a", "a"]  # the burst
     assert "b" in providers[2:]  # then 10 ms apart: an immediate third cannot wait
+
+
+def test_a_rate_limit_wait_never_outlives_the_check_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """max_wait is 5 s, but the check has 20 ms left: the limiter refuses at once
+    (so fallback or fail_mode answers in time) instead of sleeping past the deadline."""
+    slept: list[float] = []
+    monkeypatch.setattr(time, "sleep", slept.append)
+    limiter = Limiter("p", 1.0, 5.0, None, burst=1)
+    limiter.acquire()
+    with pytest.raises(RateLimited):
+        limiter.acquire(deadline=time.monotonic() + 0.02)
+    assert all(wait <= 0.02 for wait in slept)
+
+
+async def test_an_async_rate_limit_wait_never_outlives_the_check_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    slept: list[float] = []
+
+    async def record(wait: float) -> None:
+        slept.append(wait)
+
+    monkeypatch.setattr(asyncio, "sleep", record)
+    limiter = AsyncLimiter("p", 1.0, 5.0, None, burst=1)
+    await limiter.acquire()
+    with pytest.raises(RateLimited):
+        await limiter.acquire(deadline=time.monotonic() + 0.02)
+    assert all(wait <= 0.02 for wait in slept)
