@@ -86,13 +86,21 @@ class BreakerState:
 
     @classmethod
     def from_redis(cls, data: dict[Any, Any]) -> BreakerState:
+        """The state stored in Redis; a fresh (closed) state when what is stored there
+        does not read as one: a check never fails because Redis held junk."""
         fields = {f.name: f.type for f in attrs.fields(cls)}
         values: dict[str, Any] = {}
-        for key, raw in data.items():
-            name = key.decode() if isinstance(key, bytes) else str(key)
-            if name in fields:
-                text = raw.decode() if isinstance(raw, bytes) else str(raw)
-                values[name] = int(float(text)) if fields[name] in ("int", int) else float(text)
+        try:
+            for key, raw in data.items():
+                name = key.decode() if isinstance(key, bytes) else str(key)
+                if name in fields:
+                    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+                    number = float(text)
+                    if not math.isfinite(number):
+                        raise ValueError(name)
+                    values[name] = int(number) if fields[name] in ("int", int) else number
+        except (UnicodeDecodeError, ValueError):
+            return cls()
         return cls(**values)
 
 

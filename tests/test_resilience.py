@@ -35,12 +35,12 @@ from moderation_core import (
 )
 from moderation_core._resilience import (
     WAIT_INITIAL,
-    AsyncLimiter,
-    Limiter,
     WAIT_JITTER,
+    AsyncLimiter,
     Breaker,
     BreakerSettings,
     BreakerState,
+    Limiter,
     Pace,
     backoff_hook,
     breaker_allows,
@@ -621,3 +621,16 @@ async def test_an_async_rate_limit_wait_never_outlives_the_check_deadline(
     with pytest.raises(RateLimited):
         await limiter.acquire(deadline=time.monotonic() + 0.02)
     assert all(wait <= 0.02 for wait in slept)
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        {b"consecutive": b"many"},
+        {b"opened_at": b"nan"},
+        {b"consecutive": b"\xff\xfe"},
+        {b"calls": b"1e400"},
+    ],
+)
+def test_junk_breaker_state_in_redis_reads_as_a_closed_breaker(stored: dict[bytes, bytes]) -> None:
+    assert BreakerState.from_redis(stored) == BreakerState()
