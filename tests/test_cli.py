@@ -55,9 +55,7 @@ def test_fail_on_sets_the_exit_status(runner: CliRunner, args: list[str], code: 
     ("args", "message"),
     [
         (["check"], "nothing to check"),
-        (["check", "   "], "empty or whitespace"),
         (["check", "--image", "ftp://x/a.jpg"], "http(s) URL"),
-        (["check", "--image", "https://x.test/a.jpg"], "no configured provider accepts image"),
         (["check", "--fail-on", "sometimes", "x"], "Invalid value for '--fail-on'"),
     ],
 )
@@ -67,6 +65,26 @@ def test_usage_errors_exit_2_with_a_message(
     result = runner.invoke(main, args)
     assert result.exit_code == 2
     assert message in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["check", "hello", "   "], "empty or whitespace"),
+        (["check", "--image", "https://x.test/a.jpg"], "no configured provider accepts image"),
+    ],
+)
+def test_an_input_no_provider_can_check_is_an_error_row_and_exit_3(
+    runner: CliRunner, args: list[str], message: str
+) -> None:
+    """An input that cannot be checked gets its own ERROR row; the others still get
+    verdicts; the exit status says some input has none (the table in --help)."""
+    result = runner.invoke(main, [*args[:1], "--json", *args[1:]])
+    assert result.exit_code == 3
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert records[-1]["error"]["type"] == "InvalidContent"
+    assert message in records[-1]["error"]["message"]
+    assert all("decision" in r for r in records[:-1])
 
 
 def test_file_mode_keeps_order_and_reports_bad_lines(runner: CliRunner, tmp_path: Path) -> None:
@@ -84,7 +102,7 @@ def test_file_mode_keeps_order_and_reports_bad_lines(runner: CliRunner, tmp_path
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
     out = tmp_path / "out.jsonl"
     result = runner.invoke(main, ["check", "--file", str(source), "--out", str(out)])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output  # some lines got no verdict
     records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [r["line"] for r in records] == list(range(1, 9))
     assert records[0]["decision"] == "PASS"
@@ -113,7 +131,7 @@ def test_file_mode_streams_many_lines_in_chunks(runner: CliRunner, tmp_path: Pat
     source.write_text("\n".join(json.dumps(t, ensure_ascii=False) for t in texts), encoding="utf-8")
     result = runner.invoke(main, ["check", "--file", str(source), "--out", "-"])
     assert result.exit_code == 0
-    records = [json.loads(line) for line in result.output.splitlines()]
+    records = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(records) == 2500
     assert [r["line"] for r in records] == list(range(1, 2501))
     assert [i for i, r in enumerate(records) if r["decision"] == "BLOCK"] == [
