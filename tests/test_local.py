@@ -6,8 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from moderation_core import ConfigError, Content, Decision, Label, Moderator, Verdict
+from moderation_local import _normalize
 
 
 def local(**table: Any) -> Moderator:
@@ -238,3 +241,58 @@ def test_content_ids_come_back(mod: Moderator) -> None:
     clean, dirty = mod.check_many([Content.text("hi", id=1), Content.text("傻逼", id="x")])
     assert (clean.content_id, dirty.content_id) == (1, "x")
     assert clean.provider == dirty.provider == "local"
+
+
+# -- linear-time rewrites keep their answers (issue 9, item 1) ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "sublabel", "keyword"),
+    [
+        (
+            "write first.last+tag@mail.example.co.uk today",
+            "Email",
+            "first.last+tag@mail.example.co.uk",
+        ),
+        ("x" * 5_000 + " a@b.cn", "Email", "a@b.cn"),
+        ("a" * 5_000 + "@example.com", "Email", "a" * 5_000 + "@example.com"),
+        ("微信   ：  abc12345", "WeChat", "微信   ：  abc12345"),
+        ("wx" + " " * 3_000 + "abc12345", "WeChat", "wx" + " " * 3_000 + "abc12345"),
+        ("qq\t 123456789", "QQ", "qq\t 123456789"),
+    ],
+)
+def test_rules_match_after_long_runs(
+    mod: Moderator, text: str, sublabel: str, keyword: str
+) -> None:
+    verdict = check(mod, text)
+    assert (verdict.sublabel, verdict.keywords) == (sublabel, (keyword,))
+
+
+def test_allow_list_filters_every_hit_inside_an_allowed_span(tmp_path: Path) -> None:
+    lexicon = tmp_path / "w.txt"
+    lexicon.write_text("assassin\ncreed\n", encoding="utf-8")
+    mod = local(
+        builtin=False,
+        rules=False,
+        lexicons=[{"path": str(lexicon), "label": "violence"}],
+        allow=["assassin's creed", "s creed of"],  # overlapping allowed spans
+    )
+    text = "assassin; Assassin's Creed of old; creed; " * 3
+    hits = (mod.check(text).raw or {})["hits"]
+    assert [(h["start"], h["keyword"]) for h in hits] == [
+        (start + offset, word)
+        for start in (0, 42, 84)
+        for offset, word in ((0, "assassin"), (35, "creed"))
+    ]
+
+
+@given(st.text(max_size=60))
+def test_mapped_views_map_each_character_back_to_where_it_came_from(text: str) -> None:
+    key_pieces = [_normalize._KEY[ord(char)] or "" for char in text]
+    key, key_origin = _normalize.mapped_key_view(text)
+    assert key == "".join(key_pieces) == _normalize.key_view(text)
+    assert list(key_origin) == [i for i, piece in enumerate(key_pieces) for _ in piece]
+    rules_pieces = [_normalize.rules_view(char) for char in text]
+    view, view_origin = _normalize.mapped_rules_view(text)
+    assert view == "".join(rules_pieces)
+    assert list(view_origin) == [i for i, piece in enumerate(rules_pieces) for _ in piece]

@@ -19,9 +19,10 @@ masked as written.
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
 from typing import Final
 
@@ -204,24 +205,74 @@ def rules_view(text: str) -> str:
 def mapped_key_view(text: str) -> tuple[str, list[int]]:
     """The key view with the original index of each of its characters (the slow path,
     for messages that hit); the view is exactly ``key_view(text)``."""
-    out: list[str] = []
-    origin: list[int] = []
-    for index, char in enumerate(text):
-        piece = _KEY[ord(char)]
-        if piece:
-            out.append(piece)
-            origin.extend([index] * len(piece))
-    return "".join(out), origin
+    if ASTRAL.search(text) is not None:
+        return _mapped_by_character(text, lambda char: _KEY[ord(char)] or "")
+    return text.translate(_KEY), _origin(text.translate(_KEY_LENGTHS))
 
 
 def mapped_rules_view(text: str) -> tuple[str, Sequence[int]]:
     """The rules view with the original index of each of its characters."""
     if text.isascii():  # lower-casing is the whole view: one character for one
         return text.lower(), range(len(text))
+    if ASTRAL.search(text) is not None:
+        return _mapped_by_character(text, lambda char: _fold(char).translate(_RULES))
+    return text.translate(_RULES_PIECES), _origin(text.translate(_RULES_LENGTHS))
+
+
+def _mapped_by_character(text: str, piece: Callable[[str], str]) -> tuple[str, list[int]]:
+    """A view and its origin, one character at a time: for the rare text with a
+    character at or above U+20000, which the cached tables below never hold (all of
+    them, filled over every code point, would keep a few hundred MB)."""
     out: list[str] = []
     origin: list[int] = []
     for index, char in enumerate(text):
-        piece = _fold(char).translate(_RULES)
-        out.append(piece)
-        origin.extend([index] * len(piece))
+        view = piece(char)
+        out.append(view)
+        origin.extend([index] * len(view))
     return "".join(out), origin
+
+
+def _origin(lengths: str) -> list[int]:
+    """Index ``i`` repeated ``ord(lengths[i])`` times, for each ``i``: where each
+    character of a view came from, given how many characters each original character
+    became. Built by C-level iterators (a per-character Python loop made the mapped
+    views the slowest part of a long text with a hit)."""
+    counts = lengths.encode("latin-1")  # a character expands to at most 18
+    if not counts.translate(None, b"\x00\x01"):  # each character kept or dropped
+        return list(itertools.compress(range(len(counts)), counts))
+    return list(itertools.chain.from_iterable(map(itertools.repeat, range(len(counts)), counts)))
+
+
+# The tables below are filled as characters are met, only below U+20000: at most
+# 131,072 entries each.
+
+
+class _KeyLengthTable(dict[int, str]):
+    """``str.translate`` table: each character to ``chr`` of its key form's length."""
+
+    def __missing__(self, code: int) -> str:
+        value = chr(len(_KEY[code] or ""))
+        self[code] = value
+        return value
+
+
+class _RulesPieceTable(dict[int, str]):
+    """``str.translate`` table: each character to its rules view on its own (NFKC and
+    case folded alone, so it never composes with its neighbours)."""
+
+    def __missing__(self, code: int) -> str:
+        value = _fold(chr(code)).translate(_RULES)
+        self[code] = value
+        return value
+
+
+class _RulesLengthTable(dict[int, str]):
+    def __missing__(self, code: int) -> str:
+        value = chr(len(_RULES_PIECES[code]))
+        self[code] = value
+        return value
+
+
+_KEY_LENGTHS = _KeyLengthTable()
+_RULES_PIECES = _RulesPieceTable()
+_RULES_LENGTHS = _RulesLengthTable()
