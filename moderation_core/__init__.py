@@ -3,6 +3,7 @@
 The public surface is re-exported here; implementation lives in private modules.
 """
 
+from ._async import AsyncModerator
 from ._config import (
     Config,
     ModerationSettings,
@@ -33,13 +34,12 @@ from ._model import (
     Verdict,
     WebhookEvent,
 )
-from ._moderator import AsyncModerator, Moderator
 from ._plugins import (
     ProviderRegistry,
     default_plugin_manager,
     hookimpl,
-    hookspec,
     make_plugin_manager,
+    register_plugin,
 )
 from ._policy import Mute
 from ._provider import (
@@ -51,6 +51,7 @@ from ._provider import (
     ItemResult,
     Provider,
     StaleCredentials,
+    raise_for_status,
 )
 from ._replay import (
     DEFAULT_WEBHOOK_WINDOW,
@@ -62,6 +63,7 @@ from ._replay import (
     time_window_problem,
     warn_unverified,
 )
+from ._sync import Moderator
 
 __all__ = [  # noqa: RUF022 - plain sorted(), as tests/test_docs.py checks
     "Action",
@@ -104,10 +106,11 @@ __all__ = [  # noqa: RUF022 - plain sorted(), as tests/test_docs.py checks
     "dedupe_key",
     "default_plugin_manager",
     "hookimpl",
-    "hookspec",
     "load_config",
     "make_config_converter",
     "make_plugin_manager",
+    "raise_for_status",
+    "register_plugin",
     "replay_cache",
     "structure_config",
     "time_window_problem",

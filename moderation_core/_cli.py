@@ -60,23 +60,6 @@ _config_option = click.option(
 )
 
 
-def verdict_record(verdict: Verdict) -> dict[str, Any]:
-    """A verdict as JSON-ready data (the vendor's raw payload left out)."""
-    return {
-        "decision": verdict.decision.value,
-        "label": verdict.label.value,
-        "sublabel": verdict.sublabel,
-        "score": verdict.score,
-        "keywords": list(verdict.keywords),
-        "masked_text": verdict.masked_text,
-        "provider": verdict.provider,
-        "vendor_label": verdict.vendor_label,
-        "request_id": verdict.request_id,
-        "content_id": verdict.content_id,
-        "fallback": verdict.fallback,
-    }
-
-
 def error_record(error: BaseException) -> dict[str, Any]:
     record: dict[str, Any] = {"type": type(error).__name__, "message": str(error)}
     if isinstance(error, AllProvidersFailed):
@@ -297,7 +280,7 @@ def _run_args(
     if as_json:
         for text, result in zip(shown, results, strict=True):
             record = (
-                verdict_record(result)
+                result.to_dict()  # the public JSON form, as the service answers
                 if isinstance(result, Verdict)
                 else {"error": error_record(result)}
             )
@@ -699,7 +682,7 @@ def _answer_chunk(
         results = _check_batch(moderator, [c for _, c in members], context)
         for (index, _), result in zip(members, results, strict=True):
             if isinstance(result, Verdict):
-                records[index].update(verdict_record(result))
+                records[index].update(result.to_dict())
             else:
                 records[index]["error"] = error_record(result)
     return records
@@ -857,17 +840,30 @@ def _warn_unless_redis_answers(url: str) -> None:
     "options",
     multiple=True,
     metavar="KEY=VALUE",
-    help="An emulator option, e.g. --set rate_limit=200 (see the provider's docs).",
+    help="An emulator option, e.g. --set rate_limit=200 (see the provider's docs); "
+    "callback_NAME=VALUE sets the platform's option NAME (with --callback-url).",
+)
+@click.option(
+    "--callback-url",
+    metavar="URL",
+    help="Also play the chat platform: POST /platform/send sends its pre-send callback "
+    "to URL and answers what became of the message (docs/service.md).",
 )
 def emulate(
-    provider_type: str, host: str, port: int, threads: bool, options: tuple[str, ...]
+    provider_type: str,
+    host: str,
+    port: int,
+    threads: bool,
+    options: tuple[str, ...],
+    callback_url: str | None,
 ) -> None:
     """Serve PROVIDER_TYPE's vendor emulator over HTTP (for demos, tests, benchmarks)."""
     registry = provider_registry(default_plugin_manager())
     try:
-        factory = registry.get(provider_type).emulator_factory
+        provider_class = registry.get(provider_type)
     except ConfigError as exc:
         raise _CliError(str(exc)) from None
+    factory = provider_class.emulator_factory
     if factory is None:
         raise _CliError(f"provider type {provider_type!r} has no emulator")
     settings: dict[str, str] = {}
@@ -876,10 +872,17 @@ def emulate(
         if not sep or not key:
             raise _CliError(f"--set takes KEY=VALUE, got {option!r}")
         settings[key.strip()] = value.strip()
+    platform_settings = {
+        key.removeprefix("callback_"): settings.pop(key)
+        for key in list(settings)
+        if key.startswith("callback_")
+    }
     try:
         emulator = factory(**settings)
     except (TypeError, ValueError) as exc:
         raise _CliError(f"emulator option: {exc}") from None
+    if callback_url is not None:
+        emulator = _playing_platform(provider_class, emulator, callback_url, platform_settings)
     server = serve_emulator(emulator, host, port, threaded=threads)
     click.echo(f"{provider_type} emulator listening on {server.url} (Ctrl-C stops)", err=True)
     try:
@@ -889,3 +892,52 @@ def emulate(
         server.stop()
         sys.exit(EXIT_INTERRUPTED)
     server.stop()
+
+
+@main.command()
+@_config_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=1,
+    show_default=True,
+    help="Worker processes; with several, set redis_url so they share state.",
+)
+def serve(config_path: Path | None, host: str, port: int, workers: int) -> None:
+    """Serve the moderator over HTTP: /v1/check, /v1/evaluate, the IM pre-send hooks,
+    /healthz, /readyz, /metrics, /openapi.json (docs/service.md). A host other than
+    loopback needs [serve] api_keys."""
+    try:
+        from .service._run import run  # noqa: PLC0415 - the optional serve extra
+    except ImportError as exc:
+        if exc.name not in {"starlette", "uvicorn", "prometheus_client"}:
+            raise
+        raise _CliError(
+            'moderation serve needs the serve extra: pip install "moderation-core[serve]"'
+        ) from None
+    try:
+        run(config_path, host=host, port=port, workers=workers)
+    except ConfigError as exc:
+        raise _CliError(f"config: {exc}") from None
+
+
+def _playing_platform(
+    provider_class: type[Any], emulator: Any, callback_url: str, options: dict[str, str]
+) -> Any:
+    """The emulator with its platform's trigger endpoint: by convention a provider
+    package that is also a chat platform ships ``<package>.platform.with_platform``."""
+    import importlib  # noqa: PLC0415 - only with --callback-url
+
+    package = provider_class.__module__.partition(".")[0]
+    try:
+        module = importlib.import_module(f"{package}.platform")
+    except ModuleNotFoundError:
+        raise _CliError(
+            f"provider type {provider_class.provider_type!r} does not play a chat platform"
+        ) from None
+    try:
+        return module.with_platform(emulator, callback_url, **options)
+    except (TypeError, ValueError) as exc:
+        raise _CliError(f"platform option: {exc}") from None

@@ -33,6 +33,7 @@ __all__ = [
     "ConfigProblems",
     "EnvValue",
     "ModerationSettings",
+    "ServeSettings",
     "check_http_url",
     "config_error",
     "load_config",
@@ -44,14 +45,13 @@ __all__ = [
 
 T = TypeVar("T")
 
-Strategy = Literal["fallback", "strictest", "shadow"]
 FailMode = Literal["raise", "allow", "review", "block"]
 LongText = Literal["split", "reject"]
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # A hostile dict could nest deeper than Python recurses; no real config nests past a few.
 _MAX_DEPTH = 32
-_TOP_TABLES = ("moderation", "providers", "policy")
+_TOP_TABLES = ("moderation", "providers", "policy", "serve")
 
 
 class ConfigProblems(ConfigError):
@@ -499,6 +499,13 @@ def _check_provider_names(_inst: object, _attr: object, value: list[str] | None)
         raise ValueError(f"providers lists {', '.join(twice)} twice")
 
 
+def _known_strategy(_inst: object, _attr: object, value: str) -> None:
+    from ._routing import STRATEGIES  # noqa: PLC0415 - _routing imports this module
+
+    if value not in STRATEGIES:
+        raise ValueError(f"must be one of {', '.join(STRATEGIES)} (got {shown(value)})")
+
+
 @attrs.define(kw_only=True)
 class ModerationSettings:
     """The ``[moderation]`` table."""
@@ -508,7 +515,7 @@ class ModerationSettings:
         validator=_check_provider_names,
         metadata={"expects": "must be a list of provider names"},
     )
-    strategy: Strategy = "fallback"
+    strategy: str = attrs.field(default="fallback", validator=_known_strategy)
     fail_mode: FailMode = "raise"
     long_text: LongText = "split"
     # A URL with a password: shown without it.
@@ -530,6 +537,52 @@ class ModerationSettings:
             )
 
 
+def _check_api_keys(_inst: object, _attr: object, value: list[Secret]) -> None:
+    # An empty key would let an empty Bearer token in; whitespace cannot survive a header.
+    for index, key in enumerate(value):
+        text = key.get()
+        if not text or any(c.isspace() for c in text):
+            raise ValueError(f"must hold non-empty strings without spaces (item {index} does not)")
+
+
+def _check_hook_tables(_inst: object, _attr: object, value: object) -> None:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"must be a table of hook tables (got a {_kind(value)})")
+    for name, table in value.items():
+        if not isinstance(table, Mapping):
+            raise ValueError(f"must be a table of hook tables (hooks.{name} is a {_kind(table)})")
+
+
+def _hook_tables(value: object) -> object:
+    # Credential-named keys held as Secret, as in provider tables.
+    if not isinstance(value, Mapping):
+        return value  # the validator words the problem
+    return {str(k): _protected(v) for k, v in value.items()}
+
+
+@attrs.define(kw_only=True)
+class ServeSettings:
+    """The ``[serve]`` table: what ``moderation serve`` needs (SERVICE.md). The
+    ``[serve.hooks.NAME]`` tables stay raw here; the service's hook modules check them."""
+
+    # Bearer keys for /v1/*; empty is allowed only on a loopback host (checked at start).
+    api_keys: list[Secret] = attrs.field(
+        factory=list,
+        validator=_check_api_keys,
+        repr=lambda keys: f"[{len(keys)} hidden]",
+        metadata={"expects": "must be a list of strings"},
+    )
+    max_body_bytes: int = attrs.field(default=1_048_576, validator=attrs.validators.gt(0))
+    max_contents: int = attrs.field(default=100, validator=attrs.validators.gt(0))
+    hooks: Mapping[str, Any] = attrs.field(
+        factory=dict,
+        validator=_check_hook_tables,
+        converter=_hook_tables,
+        repr=lambda tables: f"<{', '.join(tables) or 'no'} hook tables>",
+        metadata={"expects": "must be a table of hook tables"},
+    )
+
+
 def _provider_tables_repr(tables: Mapping[str, Mapping[str, Any]]) -> str:
     # The tables hold credentials as Secret already; this guards against a Config built
     # by hand with plain strings.
@@ -549,6 +602,7 @@ class Config:
     source: str
     base_dir: Path
     policy: Mapping[str, Any] = attrs.field(factory=dict)  # checked by the policy module
+    serve: ServeSettings = attrs.field(factory=ServeSettings)
 
     def where(self, *keys: str) -> str:
         return f"{self.source} [{'.'.join(keys)}]" if keys else self.source
@@ -602,6 +656,7 @@ def load_config(source: str | os.PathLike[str] | Mapping[str, Any] | Config) -> 
     except ConfigError as exc:
         problems.extend(exc.problems)
     providers = _provider_tables(expanded.get("providers", {}), where, problems)
+    serve = _serve_settings(expanded.get("serve", {}), where, problems)
     policy = expanded.get("policy", {})
     if not isinstance(policy, Mapping):
         problems.append(f"{where} [policy]: must be a table (got a {_kind(policy)})")
@@ -616,7 +671,16 @@ def load_config(source: str | os.PathLike[str] | Mapping[str, Any] | Config) -> 
         source=where,
         base_dir=base_dir,
         policy=policy,
+        serve=serve,
     )
+
+
+def _serve_settings(value: object, where: str, problems: list[str]) -> ServeSettings:
+    try:
+        return structure_config(_CONVERTER, ServeSettings, value, f"{where} [serve]")
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+        return ServeSettings()
 
 
 def _read_toml(path: Path, where: str) -> Mapping[str, Any]:

@@ -1,34 +1,46 @@
-"""The only two places a provider's flows meet the network: one sync loop, one async.
+"""Where a provider's flows meet the network, written once as a step plan
+(``_steps``): ``provider_steps`` yields the HTTP sends, lock takes and rate-limit waits
+and the moderator runs it blocking or awaited.
 
-Both turn transport failures into ``ProviderUnavailable`` and a provider's parse
-failure into ``ProtocolError``, and name only the host (never a URL: Tencent puts the
+It turns transport failures into ``ProviderUnavailable`` and a provider's parse
+failure into ``ProtocolError``, and names only the host (never a URL: Tencent puts the
 UserSig in the query string).
 
 Credentials that cost a request (an app token) are fetched by the provider's
-``auth_flow`` under a per-provider lock, so concurrent checks share one fetch. A check
-flow that finds its credential refused raises ``StaleCredentials``; the driver fetches
-once more and re-runs the check once; a second refusal is an ``AuthError``.
+``credentials_flow`` under a per-provider lock, so concurrent checks share one fetch. A
+check flow that finds its credential refused raises ``StaleCredentials``; the driver
+fetches once more and re-runs the check once; a second refusal is an ``AuthError``.
+
+Every verdict a flow returns leaves here stamped with the provider's configured name
+and the caller's content id (``_checked``): a provider never has to set them.
 """
 
 from __future__ import annotations
 
-import asyncio
 import copy
+import functools
 import logging
-import threading
 import time
-from collections.abc import Awaitable, Callable, Generator, Sequence
-from typing import Any
+from collections.abc import Generator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import cattrs
 import httpx
 
 from ._errors import AuthError, ProtocolError, ProviderError, ProviderUnavailable
-from ._model import CheckContext, Content
+from ._model import CheckContext, Content, Verdict
 from ._provider import ItemResult, Provider, StaleCredentials
+from ._steps import Gate, Steps
 
-__all__ = ["AuthGate", "run_async", "run_sync"]
+if TYPE_CHECKING:
+    from ._resilience import Limiter
+
+__all__ = ["AuthGate", "Connection", "JobOutcome", "provider_steps"]
+
+# A provider call's outcome: one result per content, or the error that failed it all.
+JobOutcome = list[ItemResult] | ProviderError
+HttpClient = httpx.Client | httpx.AsyncClient
 
 log = logging.getLogger("moderation_core")
 
@@ -62,16 +74,24 @@ def _parse_error(exc: Exception, provider: str) -> ProtocolError:
     )
 
 
-def _checked(results: list[ItemResult], expected: int, provider: str) -> list[ItemResult]:
-    if len(results) != expected:
-        raise ProtocolError(
-            f"provider returned {len(results)} results for {expected} contents",
+def _checked(results: list[ItemResult], contents: Sequence[Content], provider: str) -> JobOutcome:
+    """The flow's results, one per content, each stamped with what the core knows and
+    a provider need not: the provider's configured name and the caller's content id.
+    This is the one place results come back from a provider, so every strategy's
+    tie-breaking and shadow comparison can rely on ``Verdict.provider``."""
+    if len(results) != len(contents):
+        return ProtocolError(
+            f"provider returned {len(results)} results for {len(contents)} contents",
             provider=provider,
         )
-    for result in results:
-        if isinstance(result, ProviderError) and result.provider is None:
+    stamped = list(results)
+    for index, (result, content) in enumerate(zip(stamped, contents, strict=True)):
+        if isinstance(result, Verdict):
+            if result.provider != provider or result.content_id != content.id:
+                stamped[index] = attrs.evolve(result, provider=provider, content_id=content.id)
+        elif isinstance(result, ProviderError) and result.provider is None:
             result.provider = provider
-    return results
+    return stamped
 
 
 def _bounded(request: httpx.Request, timeout: float, deadline: float | None) -> httpx.Request:
@@ -92,9 +112,9 @@ def _bounded(request: httpx.Request, timeout: float, deadline: float | None) -> 
 
 @attrs.frozen
 class _Failed:
-    """What a flow run ended with instead of a value: the error the driver raises."""
+    """What a flow run ended with instead of a value."""
 
-    error: Exception
+    error: ProviderError | StaleCredentials
 
 
 def _failure(exc: Exception, provider: str) -> _Failed:
@@ -102,17 +122,17 @@ def _failure(exc: Exception, provider: str) -> _Failed:
         if exc.provider is None:
             exc.provider = provider
         return _Failed(exc)
+    if isinstance(exc, StaleCredentials):
+        return _Failed(exc)  # provider_steps refreshes and runs the check again
     if isinstance(exc, RecursionError):
         # A body like b"[" * 1000 makes json and cattrs recurse until Python gives up.
         return _Failed(
             ProtocolError("the vendor's answer is nested too deeply to read", provider=provider)
         )
-    if isinstance(exc, _PARSE_ERRORS):
-        return _Failed(_parse_error(exc, provider))
-    return _Failed(exc)  # StaleCredentials: run_sync/run_async act on it
+    return _Failed(_parse_error(exc, provider))
 
 
-def _raised(failed: _Failed) -> Exception:
+def _raised(failed: _Failed) -> ProviderError | StaleCredentials:
     """The error, cut loose from where it came from. Its traceback holds the frames of
     the provider's flow and its chain the httpx error, both with the request's URL (a
     UserSig in Tencent's query string); error trackers record every frame's locals and
@@ -129,25 +149,32 @@ def _raised(failed: _Failed) -> Exception:
 _MAPPED = (ProviderError, StaleCredentials, RecursionError, *_PARSE_ERRORS)
 
 
-def _run_sync(
-    flow: _AnyFlow,
-    client: httpx.Client | None,
-    provider: str,
-    before_send: Callable[[], None] | None,
-    deadline: float | None,
-    timeout: float,
-) -> Any:
+@attrs.frozen
+class Connection:
+    """How an HTTP provider's requests go out: its client, its timeout, its rate
+    limiter, and the check's deadline (monotonic seconds), which caps every timeout."""
+
+    client: HttpClient
+    timeout: float
+    limiter: Limiter | None
+    deadline: float
+
+
+def _exchange(flow: _AnyFlow, provider: str, via: Connection | None) -> Steps[Any]:
+    """Drive one flow: its value, or a _Failed."""
     request: httpx.Request | None = None
     response: httpx.Response | None = None
     try:
         request = next(flow)
-        if client is None:
+        if via is None:
             raise RuntimeError(f"provider {provider} sent a request but has no HTTP client")
         while True:
-            if before_send is not None:
-                before_send()
+            if via.limiter is not None:
+                yield from via.limiter.acquire(via.deadline)
             try:
-                response = client.send(_bounded(request, timeout, deadline))
+                response = yield functools.partial(
+                    via.client.send, _bounded(request, via.timeout, via.deadline)
+                )
             except httpx.HTTPError as exc:
                 return _Failed(_transport_error(exc, request, provider))
             request, response = flow.send(response), None
@@ -161,65 +188,6 @@ def _run_sync(
         flow.close()
 
 
-def _drive_sync(
-    flow: _AnyFlow,
-    client: httpx.Client | None,
-    provider: str,
-    before_send: Callable[[], None] | None = None,
-    deadline: float | None = None,
-    timeout: float = 10.0,
-) -> Any:
-    outcome = _run_sync(flow, client, provider, before_send, deadline, timeout)
-    if isinstance(outcome, _Failed):
-        raise _raised(outcome)
-    return outcome
-
-
-async def _run_async(
-    flow: _AnyFlow,
-    client: httpx.AsyncClient | None,
-    provider: str,
-    before_send: Callable[[], Awaitable[None]] | None,
-    deadline: float | None,
-    timeout: float,
-) -> Any:
-    request: httpx.Request | None = None
-    response: httpx.Response | None = None
-    try:
-        request = next(flow)
-        if client is None:
-            raise RuntimeError(f"provider {provider} sent a request but has no HTTP client")
-        while True:
-            if before_send is not None:
-                await before_send()
-            try:
-                response = await client.send(_bounded(request, timeout, deadline))
-            except httpx.HTTPError as exc:
-                return _Failed(_transport_error(exc, request, provider))
-            request, response = flow.send(response), None
-    except StopIteration as done:
-        return done.value
-    except _MAPPED as exc:
-        return _failure(exc, provider)
-    finally:
-        request = response = None
-        flow.close()
-
-
-async def _drive_async(
-    flow: _AnyFlow,
-    client: httpx.AsyncClient | None,
-    provider: str,
-    before_send: Callable[[], Awaitable[None]] | None = None,
-    deadline: float | None = None,
-    timeout: float = 10.0,
-) -> Any:
-    outcome = await _run_async(flow, client, provider, before_send, deadline, timeout)
-    if isinstance(outcome, _Failed):
-        raise _raised(outcome)
-    return outcome
-
-
 def _refused(provider: Provider[Any], exc: StaleCredentials) -> AuthError:
     return AuthError(
         f"credentials refused again after a refresh: {exc}", provider=provider.name, code=exc.code
@@ -231,7 +199,7 @@ class AuthGate:
     fetch failed gets that fetch's error instead of trying again itself, so a vendor
     that cannot issue tokens costs one timeout, not one per waiting check."""
 
-    def __init__(self, lock: threading.Lock | asyncio.Lock) -> None:
+    def __init__(self, lock: Gate) -> None:
         self.lock = lock
         self.started = 0  # fetches begun
         self.fetching = False
@@ -258,83 +226,51 @@ class AuthGate:
             self.failure = (number, error)
 
 
-def run_sync(
+def _credentials(
+    provider: Provider[Any], gate: AuthGate, via: Connection | None
+) -> Steps[ProviderError | None]:
+    """Fetch credentials under the provider's lock, unless whoever held it before
+    fetched them (or failed to: then their error)."""
+    waited_for = gate.first_relevant()
+    yield gate.lock.acquire
+    try:
+        if (shared := gate.shared_failure(waited_for)) is not None:
+            return shared
+        if not provider.needs_credentials():
+            return None
+        number = gate.begin()
+        outcome = yield from _exchange(provider.credentials_flow(), provider.name, via)
+        error = _raised(outcome) if isinstance(outcome, _Failed) else None
+        if isinstance(error, StaleCredentials):
+            raise error  # from a credentials flow: a provider bug
+        gate.end(number, error)
+        return error
+    finally:
+        gate.lock.release()
+
+
+def provider_steps(
     provider: Provider[Any],
     contents: Sequence[Content],
     context: CheckContext,
-    client: httpx.Client | None,
     gate: AuthGate,
-    before_send: Callable[[], None] | None = None,
-    deadline: float | None = None,
-) -> list[ItemResult]:
+    via: Connection | None,
+) -> Steps[JobOutcome]:
     """Check contents with one provider: credentials first if needed, then its flow.
-    ``before_send`` runs before every request (the rate limiter); ``deadline``
-    (monotonic seconds) caps every request's timeout."""
+    Answers the results, or the ProviderError that failed the whole call, cut loose
+    from where it came from (see ``_raised``). ``via`` is None for a provider that
+    sends no requests."""
     for attempt in (1, 2):
-        if provider.auth_flow() is not None:
-            waited_for = gate.first_relevant()
-            with gate.lock:  # type: ignore[union-attr]  # one fetch at a time
-                if (shared := gate.shared_failure(waited_for)) is not None:
-                    raise shared
-                auth = provider.auth_flow()  # whoever waited may find it done
-                if auth is not None:
-                    number = gate.begin()
-                    try:
-                        _drive_sync(
-                            auth, client, provider.name, before_send, deadline, provider.timeout
-                        )
-                    except ProviderError as exc:
-                        gate.end(number, exc)
-                        raise
-                    gate.end(number, None)
-        try:
-            flow = provider.flow(contents, context)
-            results = _drive_sync(
-                flow, client, provider.name, before_send, deadline, provider.timeout
-            )
-        except StaleCredentials as exc:
-            if attempt == 2:
-                raise _refused(provider, exc) from None
-            continue
-        return _checked(results, len(contents), provider.name)
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-async def run_async(
-    provider: Provider[Any],
-    contents: Sequence[Content],
-    context: CheckContext,
-    client: httpx.AsyncClient | None,
-    gate: AuthGate,
-    before_send: Callable[[], Awaitable[None]] | None = None,
-    deadline: float | None = None,
-) -> list[ItemResult]:
-    """The same as ``run_sync``, awaiting an async client."""
-    for attempt in (1, 2):
-        if provider.auth_flow() is not None:
-            waited_for = gate.first_relevant()
-            async with gate.lock:  # type: ignore[union-attr]
-                if (shared := gate.shared_failure(waited_for)) is not None:
-                    raise shared
-                auth = provider.auth_flow()
-                if auth is not None:
-                    number = gate.begin()
-                    try:
-                        await _drive_async(
-                            auth, client, provider.name, before_send, deadline, provider.timeout
-                        )
-                    except ProviderError as exc:
-                        gate.end(number, exc)
-                        raise
-                    gate.end(number, None)
-        try:
-            flow = provider.flow(contents, context)
-            results = await _drive_async(
-                flow, client, provider.name, before_send, deadline, provider.timeout
-            )
-        except StaleCredentials as exc:
-            if attempt == 2:
-                raise _refused(provider, exc) from None
-            continue
-        return _checked(results, len(contents), provider.name)
+        if provider.needs_credentials():
+            failed = yield from _credentials(provider, gate, via)
+            if failed is not None:
+                return failed
+        outcome = yield from _exchange(provider.flow(contents, context), provider.name, via)
+        if not isinstance(outcome, _Failed):
+            return _checked(outcome, contents, provider.name)
+        error = _raised(outcome)
+        if isinstance(error, ProviderError):
+            return error
+        if attempt == 2:
+            return _refused(provider, error)
     raise AssertionError("unreachable")  # pragma: no cover

@@ -20,6 +20,7 @@ Messages never carry secrets: providers build them from codes and vendor text on
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 __all__ = [
     "AllProvidersFailed",
@@ -118,6 +119,11 @@ class ProtocolError(ProviderError):
 
 class AllProvidersFailed(ModerationError, ExceptionGroup[ProviderError]):
     """Every provider failed; ``.exceptions`` holds each error in the order tried."""
+
+    if TYPE_CHECKING:
+        # Never a nested group: the router only collects ProviderErrors.
+        @property
+        def exceptions(self) -> tuple[ProviderError, ...]: ...
 
     # ExceptionGroup builds instances in __new__; keep our constructor the same shape.
     def __new__(cls, message: str, errors: Sequence[ProviderError]) -> AllProvidersFailed:

@@ -314,6 +314,21 @@ class Verdict:
         """True when a provider answered after others failed on this content."""
         return bool(self.errors) and not self.fallback
 
+    def to_dict(self) -> dict[str, Any]:
+        """The public JSON form (SERVICE.md's VERDICT): enums by name, keywords as a
+        list, ``raw`` and ``errors`` left out; ``json.dumps(v.to_dict())`` works."""
+        from ._json_form import verdict_to_dict  # noqa: PLC0415 - _json_form imports this module
+
+        return verdict_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Verdict:
+        """A Verdict from its ``to_dict`` form; unknown keys are ignored, a known key of
+        the wrong type is InvalidContent."""
+        from ._json_form import verdict_from_dict  # noqa: PLC0415 - _json_form imports this module
+
+        return verdict_from_dict(data)
+
 
 @attrs.frozen(slots=True)
 class Outcome:
@@ -324,6 +339,19 @@ class Outcome:
     text: str | None
     reason: str
     verdict: Verdict | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The public JSON form (SERVICE.md's OUTCOME), the verdict as ``Verdict.to_dict``."""
+        from ._json_form import outcome_to_dict  # noqa: PLC0415 - _json_form imports this module
+
+        return outcome_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Outcome:
+        """An Outcome from its ``to_dict`` form (see ``Verdict.from_dict``)."""
+        from ._json_form import outcome_from_dict  # noqa: PLC0415 - _json_form imports this module
+
+        return outcome_from_dict(data)
 
 
 @attrs.frozen(slots=True, kw_only=True)

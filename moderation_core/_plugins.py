@@ -4,10 +4,16 @@ party. The plugin manager comes from a factory; nothing is loaded at import time
 
 Set ``MODERATION_CORE_BLOCK_PLUGINS`` to a comma-separated list of entry-point names
 to keep those plugins from loading (``*`` blocks every entry-point plugin).
+
+A hook implementation pluggy cannot match to a hook (a misspelled name, a wrong
+argument) is a ConfigError naming the plugin and the hook: at ``make_plugin_manager``
+for entry points, at ``register_plugin`` for a plugin registered by hand, and again
+when a ``Moderator`` reads the registry (for one registered with ``pm.register``).
 """
 
 from __future__ import annotations
 
+import difflib
 import functools
 import os
 from collections.abc import Callable, Iterator
@@ -23,11 +29,13 @@ __all__ = [
     "BLOCK_ENV",
     "PROJECT",
     "ProviderRegistry",
+    "check_plugins",
     "default_plugin_manager",
     "hookimpl",
     "hookspec",
     "make_plugin_manager",
     "provider_registry",
+    "register_plugin",
     "shared_state_hook",
 ]
 
@@ -39,18 +47,19 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 class ProviderRegistry:
-    """Provider classes by their config ``type``. Handed to ``register_providers``."""
+    """Provider classes by their ``provider_type`` (the config's ``type``). Handed to
+    ``register_providers``."""
 
     def __init__(self) -> None:
         self._by_type: dict[str, type[Provider[Any]]] = {}
         self._origin: dict[str, str] = {}
 
     def add(self, provider_class: type[Provider[Any]], *, origin: str | None = None) -> None:
-        """Register a provider class under its ``type``; a second class for one type is
-        a ConfigError naming both."""
+        """Register a provider class under its ``provider_type``; a second class for one
+        type is a ConfigError naming both."""
         if not (isinstance(provider_class, type) and issubclass(provider_class, Provider)):
             raise TypeError(f"{provider_class!r} is not a moderation_core Provider subclass")
-        kind = provider_class.type
+        kind = provider_class.provider_type
         where = origin or provider_class.__module__
         existing = self._by_type.get(kind)
         if existing is not None and existing is not provider_class:
@@ -128,9 +137,50 @@ def make_plugin_manager(*, load_entrypoints: bool = True) -> pluggy.PluginManage
         if "*" not in blocked:
             for name in blocked:
                 pm.set_blocked(name)
-            pm.load_setuptools_entrypoints(PROJECT)
-    pm.check_pending()
+            try:
+                pm.load_setuptools_entrypoints(PROJECT)
+            except pluggy.PluginValidationError as exc:  # a hook with the wrong arguments
+                raise ConfigError(f"plugin {_label(exc.plugin)}: {exc}") from None
+    check_plugins(pm)
     return pm
+
+
+def register_plugin(pm: pluggy.PluginManager, plugin: object, name: str | None = None) -> None:
+    """Register a plugin object (a module or an instance with ``@hookimpl`` methods)
+    by hand, as tests do; a hook pluggy cannot match is a ConfigError and leaves the
+    plugin unregistered."""
+    try:
+        pm.register(plugin, name)
+    except pluggy.PluginValidationError as exc:
+        raise ConfigError(f"plugin {name or _label(plugin)}: {exc}") from None
+    try:
+        check_plugins(pm)
+    except ConfigError:
+        pm.unregister(plugin)
+        raise
+
+
+def _label(plugin: object) -> str:
+    """A module by its name, anything else by its class's."""
+    return str(getattr(plugin, "__name__", type(plugin).__name__))
+
+
+def check_plugins(pm: pluggy.PluginManager) -> None:
+    """``check_pending`` worded for the user: every implementation of a hook that does
+    not exist, with the nearest real hook name, in one ConfigError."""
+    known = [n for n in vars(HookSpecs) if not n.startswith("_")]
+    problems = []
+    for hook_name, caller in vars(pm.hook).items():
+        if hook_name.startswith("_") or caller.has_spec():
+            continue
+        for impl in caller.get_hookimpls():
+            if impl.optionalhook:
+                continue
+            nearest = difflib.get_close_matches(hook_name, known, n=1)
+            hint = f" (did you mean {nearest[0]}?)" if nearest else ""
+            problems.append(f"plugin {_label(impl.plugin)}: unknown hook {hook_name!r}{hint}")
+    if problems:
+        raise ConfigError("; ".join(problems))
 
 
 @functools.cache
@@ -151,7 +201,9 @@ def shared_state_hook(pm: pluggy.PluginManager) -> Callable[[bool, str], None]:
 
 
 def provider_registry(pm: pluggy.PluginManager) -> ProviderRegistry:
-    """Ask every plugin to register its providers."""
+    """Ask every plugin to register its providers (after checking every plugin's
+    hooks exist, so one registered with a bare ``pm.register`` is checked too)."""
+    check_plugins(pm)
     registry = ProviderRegistry()
     pm.hook.register_providers(registry=registry)
     return registry

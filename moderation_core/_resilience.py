@@ -1,9 +1,12 @@
 """Per-provider resilience: circuit breaker, rate limiter, in-flight gate and retries.
 
-Each HTTP provider gets a *lane* (one for sync use, one for async) holding these. The
-state of the breaker and the limiter lives in memory, or in Redis when
+Each HTTP provider gets a *lane* holding these, built from its ``HttpProviderConfig``.
+The state of the breaker and the limiter lives in memory, or in Redis when
 ``[moderation] redis_url`` is set, so that several processes respect one vendor quota
 and see one breaker; while Redis fails, each process keeps its own (``SharedRedis``).
+The breaker and the limiter are written once, as step plans (``_steps``): the same
+object serves a blocking or an awaiting moderator, whose mode made its locks and Redis
+client.
 
 - Retries: stamina, with every wait planned by a backoff hook: the vendor's
   Retry-After when it is a usable number of seconds, else exponential backoff with
@@ -17,13 +20,13 @@ and see one breaker; while Redis fails, each process keeps its own (``SharedRedi
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import math
 import random
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 import limits
@@ -35,13 +38,16 @@ import stamina
 
 from ._errors import ProviderError, ProviderUnavailable, RateLimited
 from ._state import SharedRedis
+from ._steps import Gate, Mode, Steps, single
+
+if TYPE_CHECKING:
+    from ._provider import HttpProviderConfig
 
 __all__ = [
-    "AsyncBreaker",
-    "AsyncLimiter",
     "Breaker",
     "BreakerSettings",
     "BreakerState",
+    "Lane",
     "Limiter",
     "Pace",
     "backoff_hook",
@@ -148,8 +154,9 @@ def _open_error(provider: str) -> ProviderUnavailable:
     )
 
 
-class _BreakerBase:
-    """What the sync and async breakers share: settings, key, clock, memory state."""
+class Breaker:
+    """The breaker of one provider. ``before`` and ``after`` are plans: in memory they
+    take no step, with Redis they read and write the shared state."""
 
     def __init__(
         self,
@@ -164,7 +171,26 @@ class _BreakerBase:
         self._key = f"moderation_core:breaker:{provider}"
         self._clock = time.time if shared is not None else clock  # shared state needs wall time
         self._state = BreakerState()  # in this process: without Redis, or while it is down
+        self._lock = threading.Lock()  # for _state: held for no IO, so in either mode
         self._ttl = int(settings.window + settings.open_for) * 2
+
+    def before(self) -> Steps[None]:
+        """Let a call go out, or raise ProviderUnavailable (circuit open)."""
+        if self._shared is None:
+            allowed = self._allows_here()
+        else:
+            allowed = yield from self._shared.attempt(self._allows_shared, self._allows_here)
+        if not allowed:
+            raise _open_error(self.provider)
+
+    def after(self, ok: bool) -> Steps[None]:
+        """Record how a call that went out ended."""
+        if self._shared is None:
+            self._record_here(ok)
+            return
+        yield from self._shared.attempt(
+            functools.partial(self._record_shared, ok), functools.partial(self._record_here, ok)
+        )
 
     def _allows(self, state: BreakerState) -> tuple[bool, bool]:
         """Whether a call may go out, and whether asking changed the state."""
@@ -173,106 +199,38 @@ class _BreakerBase:
         return allowed, state != before
 
     def _allows_here(self) -> bool:
-        return self._allows(self._state)[0]
+        with self._lock:
+            return self._allows(self._state)[0]
 
     def _record_here(self, ok: bool) -> None:
-        breaker_record(self._state, self._clock(), self.settings, ok)
+        with self._lock:
+            breaker_record(self._state, self._clock(), self.settings, ok)
 
-    def _stored(self, pipe: Any, state: BreakerState) -> Any:
+    def _load(self) -> Steps[BreakerState]:
+        assert self._shared is not None  # noqa: S101 - only called with Redis
+        stored = yield functools.partial(self._shared.client.hgetall, self._key)
+        return BreakerState.from_redis(stored)
+
+    def _allows_shared(self) -> Steps[bool]:
+        state = yield from self._load()
+        allowed, changed = self._allows(state)
+        if changed:
+            yield from self._store(state)
+        return allowed
+
+    def _record_shared(self, ok: bool) -> Steps[None]:
+        state = yield from self._load()
+        breaker_record(state, self._clock(), self.settings, ok)
+        yield from self._store(state)
+
+    def _store(self, state: BreakerState) -> Steps[None]:
         # Last writer wins between processes: a breaker only needs to be roughly
         # shared, and a lost update costs at most one extra call.
+        assert self._shared is not None  # noqa: S101 - only called with Redis
+        pipe = self._shared.client.pipeline()
         pipe.hset(self._key, mapping=state.to_redis())
         pipe.expire(self._key, self._ttl)
-        return pipe
-
-
-class Breaker(_BreakerBase):
-    """The breaker of one provider, for sync callers."""
-
-    def __init__(
-        self,
-        provider: str,
-        settings: BreakerSettings,
-        shared: SharedRedis | None = None,
-        clock: Clock = time.monotonic,
-    ) -> None:
-        super().__init__(provider, settings, shared, clock)
-        self._lock = threading.Lock()
-
-    def before(self) -> None:
-        with self._lock:
-            if self._shared is None:
-                allowed = self._allows_here()
-            else:
-                allowed = self._shared.run(self._allows_shared, self._allows_here)
-        if not allowed:
-            raise _open_error(self.provider)
-
-    def after(self, ok: bool) -> None:
-        with self._lock:
-            if self._shared is None:
-                self._record_here(ok)
-            else:
-                self._shared.run(lambda: self._record_shared(ok), lambda: self._record_here(ok))
-
-    def _load(self) -> BreakerState:
-        assert self._shared is not None  # noqa: S101 - only called with Redis
-        return BreakerState.from_redis(self._shared.client.hgetall(self._key))
-
-    def _allows_shared(self) -> bool:
-        state = self._load()
-        allowed, changed = self._allows(state)
-        if changed:
-            self._store(state)
-        return allowed
-
-    def _record_shared(self, ok: bool) -> None:
-        state = self._load()
-        breaker_record(state, self._clock(), self.settings, ok)
-        self._store(state)
-
-    def _store(self, state: BreakerState) -> None:
-        assert self._shared is not None  # noqa: S101 - only called with Redis
-        self._stored(self._shared.client.pipeline(), state).execute()
-
-
-class AsyncBreaker(_BreakerBase):
-    """The breaker of one provider, for async callers (same state machine)."""
-
-    async def before(self) -> None:
-        if self._shared is None:
-            allowed = self._allows_here()
-        else:
-            allowed = await self._shared.run_async(self._allows_shared, self._allows_here)
-        if not allowed:
-            raise _open_error(self.provider)
-
-    async def after(self, ok: bool) -> None:
-        if self._shared is None:
-            self._record_here(ok)
-            return
-
-        async def record_shared() -> None:
-            state = await self._load()
-            breaker_record(state, self._clock(), self.settings, ok)
-            await self._store(state)
-
-        await self._shared.run_async(record_shared, lambda: self._record_here(ok))
-
-    async def _load(self) -> BreakerState:
-        assert self._shared is not None  # noqa: S101 - only called with Redis
-        return BreakerState.from_redis(await self._shared.client.hgetall(self._key))
-
-    async def _allows_shared(self) -> bool:
-        state = await self._load()
-        allowed, changed = self._allows(state)
-        if changed:
-            await self._store(state)
-        return allowed
-
-    async def _store(self, state: BreakerState) -> None:
-        assert self._shared is not None  # noqa: S101 - only called with Redis
-        await self._stored(self._shared.client.pipeline(), state).execute()
+        yield pipe.execute
 
 
 def rate_item(per_second: float) -> limits.RateLimitItem:
@@ -324,14 +282,41 @@ def default_burst(per_second: float) -> int:
     return min(2, max(1, math.floor(per_second)))
 
 
-class _LimiterBase:
-    """What the sync and async limiters share: the limit, the pace and the key."""
+# limits builds its Redis client from a URL; handed the moderator's connection pool it
+# only reads the scheme, so the pool's timeouts, health and credentials apply.
+_POOLED_URL: Final = "redis://"
+
+
+def _shared_window(shared: SharedRedis, mode: Mode) -> Any:
+    """A moving window in Redis, through the moderator's client of ``mode``."""
+    pool = shared.client.connection_pool
+    if mode.asynchronous:
+        return limits.aio.strategies.MovingWindowRateLimiter(
+            limits.aio.storage.RedisStorage(
+                f"async+{_POOLED_URL}",
+                implementation="redispy",
+                key_prefix="moderation_core",
+                connection_pool=pool,
+            )
+        )
+    return limits.strategies.MovingWindowRateLimiter(
+        limits.storage.RedisStorage(_POOLED_URL, connection_pool=pool, key_prefix="moderation_core")
+    )
+
+
+class Limiter:
+    """A moving-window limit for one provider; ``acquire`` waits up to ``max_wait``
+    seconds for a slot, then raises RateLimited. With Redis the window is shared; while
+    Redis is down (or without it), this process keeps its own, in memory: no IO, so a
+    plain call in either mode."""
 
     def __init__(
         self,
         provider: str,
         per_second: float,
         max_wait: float,
+        shared: SharedRedis | None,
+        mode: Mode,
         burst: int | None = None,
     ) -> None:
         self.provider = provider
@@ -340,6 +325,54 @@ class _LimiterBase:
         self._item = rate_item(per_second)
         self._key = f"provider:{provider}"
         self._pace = Pace(per_second, burst or default_burst(per_second))
+        self._mode = mode
+        self._shared = shared
+        self._local = limits.strategies.MovingWindowRateLimiter(limits.storage.MemoryStorage())
+        self._remote = _shared_window(shared, mode) if shared is not None else None
+        self._queue = mode.lock()
+
+    def acquire(self, deadline: float | None = None) -> Steps[None]:
+        """Wait for a slot: at most ``max_wait`` seconds, and never past ``deadline``
+        (a ``time.monotonic()`` value: the check's own)."""
+        budget = self._budget(deadline)
+        give_up = time.monotonic() + budget
+        delay = self._pace.reserve(budget)
+        if delay is None:
+            raise self._refused()
+        if delay > 0:
+            yield functools.partial(self._mode.sleep, delay)
+        if (yield from self._hit()):
+            return
+        # Waiters poll one at a time (first come, first served): no herd waking
+        # together, so a granted slot is used at once.
+        if budget <= 0 or not (
+            yield functools.partial(self._mode.acquire_within, self._queue, budget)
+        ):
+            raise self._refused()
+        try:
+            while not (yield from self._hit()):
+                wait = max(0.001, (yield from self._reset_time()) - time.time())
+                if time.monotonic() + wait > give_up:
+                    raise self._refused()
+                yield functools.partial(self._mode.sleep, wait)
+        finally:
+            self._queue.release()
+
+    def _hit(self) -> Steps[bool]:
+        hit = functools.partial(self._local.hit, self._item, self._key)
+        if self._remote is None or self._shared is None:
+            return hit()
+        remote = functools.partial(self._remote.hit, self._item, self._key)
+        allowed: bool = yield from self._shared.attempt(functools.partial(single, remote), hit)
+        return allowed
+
+    def _reset_time(self) -> Steps[float]:
+        stats = functools.partial(self._local.get_window_stats, self._item, self._key)
+        if self._remote is None or self._shared is None:
+            return stats().reset_time
+        remote = functools.partial(self._remote.get_window_stats, self._item, self._key)
+        window = yield from self._shared.attempt(functools.partial(single, remote), stats)
+        return float(window.reset_time)
 
     def _budget(self, deadline: float | None) -> float:
         if deadline is None:
@@ -350,165 +383,36 @@ class _LimiterBase:
         return _waited_too_long(self.provider, self.per_second, self.max_wait)
 
 
-# limits builds its Redis client from a URL; handed the moderator's connection pool it
-# only reads the scheme, so the pool's timeouts, health and credentials apply.
-_POOLED_URL: Final = "redis://"
+@attrs.frozen
+class Lane:
+    """One HTTP provider's breaker, limiter, in-flight gate, retry count and timeout,
+    from its config's typed keys."""
 
+    breaker: Breaker
+    limiter: Limiter | None
+    gate: Gate
+    retries: int
+    timeout: float
+    max_in_flight: int
 
-class Limiter(_LimiterBase):
-    """A moving-window limit for one provider, for sync callers; ``acquire`` waits up
-    to ``max_wait`` seconds for a slot, then raises RateLimited. With Redis the window
-    is shared; while Redis is down, this process keeps its own."""
-
-    def __init__(
-        self,
-        provider: str,
-        per_second: float,
-        max_wait: float,
-        shared: SharedRedis | None,
-        burst: int | None = None,
-    ) -> None:
-        super().__init__(provider, per_second, max_wait, burst)
-        self._shared = shared
-        self._local = limits.strategies.MovingWindowRateLimiter(limits.storage.MemoryStorage())
-        self._remote = (
-            limits.strategies.MovingWindowRateLimiter(
-                limits.storage.RedisStorage(
-                    _POOLED_URL,
-                    connection_pool=shared.client.connection_pool,
-                    key_prefix="moderation_core",
-                )
-            )
-            if shared is not None
+    @classmethod
+    def build(
+        cls, provider: str, config: HttpProviderConfig, shared: SharedRedis | None, mode: Mode
+    ) -> Lane:
+        rate = config.rate_limit
+        limiter = (
+            Limiter(provider, rate, config.max_wait, shared, mode, config.rate_burst)
+            if rate
             else None
         )
-        self._queue = threading.Lock()
-
-    def _hit(self) -> bool:
-        if self._remote is None or self._shared is None:
-            return self._local.hit(self._item, self._key)
-        remote = self._remote
-        return self._shared.run(
-            lambda: remote.hit(self._item, self._key),
-            lambda: self._local.hit(self._item, self._key),
+        return cls(
+            breaker=Breaker(provider, config.breaker, shared),
+            limiter=limiter,
+            gate=mode.semaphore(config.max_in_flight),
+            retries=config.retries,
+            timeout=config.timeout,
+            max_in_flight=config.max_in_flight,
         )
-
-    def _reset_time(self) -> float:
-        if self._remote is None or self._shared is None:
-            return self._local.get_window_stats(self._item, self._key).reset_time
-        remote = self._remote
-        return self._shared.run(
-            lambda: remote.get_window_stats(self._item, self._key).reset_time,
-            lambda: self._local.get_window_stats(self._item, self._key).reset_time,
-        )
-
-    def acquire(self, deadline: float | None = None) -> None:
-        """Wait for a slot: at most ``max_wait`` seconds, and never past ``deadline``
-        (a ``time.monotonic()`` value: the check's own)."""
-        budget = self._budget(deadline)
-        give_up = time.monotonic() + budget
-        delay = self._pace.reserve(budget)
-        if delay is None:
-            raise self._refused()
-        if delay > 0:
-            time.sleep(delay)
-        if self._hit():
-            return
-        # Waiters poll one at a time (first come, first served): no herd waking
-        # together, so a granted slot is used at once.
-        if budget <= 0 or not self._queue.acquire(timeout=budget):
-            raise self._refused()
-        try:
-            while not self._hit():
-                wait = max(0.001, self._reset_time() - time.time())
-                if time.monotonic() + wait > give_up:
-                    raise self._refused()
-                time.sleep(wait)
-        finally:
-            self._queue.release()
-
-
-class AsyncLimiter(_LimiterBase):
-    """The same limit for async callers."""
-
-    def __init__(
-        self,
-        provider: str,
-        per_second: float,
-        max_wait: float,
-        shared: SharedRedis | None,
-        burst: int | None = None,
-    ) -> None:
-        super().__init__(provider, per_second, max_wait, burst)
-        self._shared = shared
-        self._local = limits.aio.strategies.MovingWindowRateLimiter(
-            limits.aio.storage.MemoryStorage()
-        )
-        # While Redis is down: a sync in-memory window (no IO, a short lock), as the
-        # fallback of SharedRedis.run_async is a plain call.
-        self._fallback = limits.strategies.MovingWindowRateLimiter(limits.storage.MemoryStorage())
-        self._remote = (
-            limits.aio.strategies.MovingWindowRateLimiter(
-                limits.aio.storage.RedisStorage(
-                    f"async+{_POOLED_URL}",
-                    implementation="redispy",
-                    key_prefix="moderation_core",
-                    connection_pool=shared.client.connection_pool,
-                )
-            )
-            if shared is not None
-            else None
-        )
-        self._queue = asyncio.Lock()
-
-    async def _hit(self) -> bool:
-        if self._remote is None or self._shared is None:
-            return await self._local.hit(self._item, self._key)
-        remote = self._remote
-        return await self._shared.run_async(
-            lambda: remote.hit(self._item, self._key),
-            lambda: self._fallback.hit(self._item, self._key),
-        )
-
-    async def _reset_time(self) -> float:
-        if self._remote is None or self._shared is None:
-            return (await self._local.get_window_stats(self._item, self._key)).reset_time
-        remote = self._remote
-
-        async def shared_reset() -> float:
-            return (await remote.get_window_stats(self._item, self._key)).reset_time
-
-        return await self._shared.run_async(
-            shared_reset,
-            lambda: self._fallback.get_window_stats(self._item, self._key).reset_time,
-        )
-
-    async def acquire(self, deadline: float | None = None) -> None:
-        """Wait for a slot: at most ``max_wait`` seconds, and never past ``deadline``."""
-        budget = self._budget(deadline)
-        give_up = time.monotonic() + budget
-        delay = self._pace.reserve(budget)
-        if delay is None:
-            raise self._refused()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        if await self._hit():
-            return
-        if budget <= 0:
-            raise self._refused()
-        try:
-            async with asyncio.timeout(budget):
-                await self._queue.acquire()
-        except TimeoutError:
-            raise self._refused() from None
-        try:
-            while not await self._hit():
-                wait = max(0.001, await self._reset_time() - time.time())
-                if time.monotonic() + wait > give_up:
-                    raise self._refused()
-                await asyncio.sleep(wait)
-        finally:
-            self._queue.release()
 
 
 WAIT_INITIAL: Final = 0.05  # seconds before the first retry, doubling each time

@@ -4,12 +4,19 @@ async: jobs concurrently), so every strategy exists once.
 
 A route yields lists of jobs and receives one outcome per job: the provider's list of
 per-content results, or the ProviderError that failed the whole call.
+
+A strategy is one entry in ``STRATEGIES``: the route that decides each content's
+verdict, and the routes that run in the background once the caller has it (their
+answers are compared with the verdicts, never returned). The config's
+``[moderation] strategy`` accepts exactly the table's names; adding a strategy is one
+entry here and its line in docs/config.md.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
-from typing import Any
+from collections.abc import Callable, Generator, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, Final
 
 import attrs
 
@@ -18,7 +25,18 @@ from ._masking import MASK_CHAR, mask_keywords
 from ._model import CheckContext, Content, ContentType, Verdict
 from ._provider import ItemResult, Provider
 
-__all__ = ["Answers", "Job", "JobOutcome", "Route", "Router", "split_text", "with_failures"]
+__all__ = [
+    "STRATEGIES",
+    "Answers",
+    "BackgroundRoute",
+    "Job",
+    "JobOutcome",
+    "Route",
+    "Router",
+    "Strategy",
+    "split_text",
+    "with_failures",
+]
 
 JobOutcome = list[ItemResult] | ProviderError
 Route = Generator[list["Job"], list[JobOutcome], list[Verdict | ModerationError]]
@@ -284,6 +302,69 @@ def disagreements(
         ):
             found.append((content, first, second))
     return found
+
+
+@attrs.frozen
+class BackgroundRoute:
+    """A route run after the caller has its verdicts, over the contents at
+    ``indexes``; its answers are compared with theirs (the ``shadow_disagreement``
+    hook), never returned."""
+
+    indexes: list[int]
+    route: Answers
+
+
+Providers = Sequence[Provider[Any]]
+Verdicts = Sequence[Verdict | ModerationError]
+
+
+def no_background(
+    _router: Router, _contents: list[Content], _final: Verdicts, _providers: Providers
+) -> list[BackgroundRoute]:
+    return []
+
+
+def shadow_routes(
+    router: Router, contents: list[Content], final: Verdicts, providers: Providers
+) -> list[BackgroundRoute]:
+    """Every provider other than the one that decided, on the contents it accepts,
+    each as its own single-provider route."""
+    routes = []
+    for provider in providers:
+        indexes = [
+            i
+            for i, (content, verdict) in enumerate(zip(contents, final, strict=True))
+            if isinstance(verdict, Verdict)
+            and verdict.provider != provider.name
+            and content.type in provider.capabilities.content_types
+        ]
+        if indexes:
+            subset = [contents[i] for i in indexes]
+            routes.append(BackgroundRoute(indexes, router.fallback(subset, (provider,))))
+    return routes
+
+
+@attrs.frozen
+class Strategy:
+    """How the configured providers share the work: ``decide`` routes every content
+    to its verdict; ``background`` plans routes to run once the caller has them."""
+
+    decide: Callable[[Router, list[Content], Providers], Answers]
+    background: Callable[[Router, list[Content], Verdicts, Providers], list[BackgroundRoute]] = (
+        no_background
+    )
+
+
+STRATEGIES: Final[Mapping[str, Strategy]] = MappingProxyType(
+    {
+        # Each content to the first provider that takes it; the next only on errors.
+        "fallback": Strategy(decide=Router.fallback),
+        # Every capable provider at once; the harshest decision wins.
+        "strictest": Strategy(decide=Router.strictest),
+        # Fallback decides; every other provider checks the same contents afterwards.
+        "shadow": Strategy(decide=Router.fallback, background=shadow_routes),
+    }
+)
 
 
 def report(

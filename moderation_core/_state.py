@@ -5,30 +5,35 @@ stores apply them: ``MemoryState`` in this process (bounded, LRU), and ``RedisSt
 shared by every process that names the same Redis. ``RedisState`` writes each operation
 once, as a plan that yields batches of Redis commands (run as one MULTI/EXEC pipeline)
 and receives their replies, so the sync and the async client drive the same code.
+``StateStore`` is the one a moderator owns: Redis while it answers, else memory.
 
 Times are seconds from the policy's clock, carried in each operation; Redis keys also
 get TTLs so nothing outlives its window.
 
 ``SharedRedis`` is one moderator's Redis client and its health, shared by every user of
 that client (this policy state, the rate limiters, the circuit breakers). Each tries
-Redis through ``run``/``run_async`` and falls back to its in-process form when Redis
-fails: a Redis outage degrades moderation to per-process state, it never stops it.
+Redis through ``attempt`` (a step plan, ``_steps``) and falls back to its in-process
+form when Redis fails: a Redis outage degrades moderation to per-process state, it
+never stops it.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
 import time
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Generator, Sequence
+from collections.abc import Callable, Generator
 from datetime import UTC, datetime
 from typing import Any, Final, TypeAlias, TypeVar
 from urllib.parse import quote, unquote, urlsplit
 
 import attrs
+
+from ._steps import Steps
 
 __all__ = [
     "AnyOp",
@@ -42,9 +47,9 @@ __all__ = [
     "Remember",
     "SetMute",
     "SharedRedis",
+    "StateStore",
     "Unmute",
-    "drive_redis_async",
-    "drive_redis_sync",
+    "redis_steps",
 ]
 
 log = logging.getLogger("moderation_core.state")
@@ -331,29 +336,18 @@ def _load_mute(value: bytes | str | None) -> Mute | None:
     return mute_at(data["sender"], data["scene"], data["until"], data["reason"])
 
 
-def drive_redis_sync(client: Any, plan: Plan) -> Any:
-    """Run a plan on a ``redis.Redis`` client: each batch is one MULTI/EXEC."""
+def redis_steps(client: Any, plan: Plan) -> Steps[Any]:
+    """Run a plan on a Redis client of either mode (``redis.Redis`` or
+    ``redis.asyncio.Redis``): each batch is one MULTI/EXEC pipeline, whose commands
+    queue without IO in both; only ``execute`` is a step."""
+    replies: list[Any] | None = None
     try:
-        batch = next(plan)
         while True:
+            batch = next(plan) if replies is None else plan.send(replies)
             pipe = client.pipeline(transaction=True)
             for command in batch:
                 pipe.execute_command(*command)
-            batch = plan.send(list(pipe.execute()))
-    except StopIteration as done:
-        return done.value
-
-
-async def drive_redis_async(client: Any, plan: Plan) -> Any:
-    """Run a plan on a ``redis.asyncio.Redis`` client."""
-    try:
-        batch = next(plan)
-        while True:
-            async with client.pipeline(transaction=True) as pipe:
-                for command in batch:
-                    pipe.execute_command(*command)
-                replies: Sequence[Any] = await pipe.execute()
-            batch = plan.send(list(replies))
+            replies = list((yield pipe.execute))
     except StopIteration as done:
         return done.value
 
@@ -452,24 +446,11 @@ class SharedRedis:
         """Whether state is in-process now because Redis failed."""
         return self._down_since is not None
 
-    def run(self, shared: Callable[[], T], local: Callable[[], T]) -> T:
-        """``shared()`` (which uses Redis) while Redis answers, else ``local()``."""
+    def attempt(self, shared: Callable[[], Steps[T]], local: Callable[[], T]) -> Steps[T]:
+        """``shared()`` (a plan that uses Redis) while Redis answers, else ``local()``."""
         if self._may_ask():
             try:
-                result = shared()
-            except self._errors as exc:
-                error = exc
-            else:
-                self._answered()
-                return result
-            self._failed(error)  # outside the except: nothing logged chains the Redis error
-        return local()
-
-    async def run_async(self, shared: Callable[[], Awaitable[T]], local: Callable[[], T]) -> T:
-        """``run`` for the async client."""
-        if self._may_ask():
-            try:
-                result = await shared()
+                result = yield from shared()
             except self._errors as exc:
                 error = exc
             else:
@@ -534,11 +515,24 @@ class SharedRedis:
             text = text.replace(secret, "***")
         return text[:300]
 
-    def close(self) -> None:
-        self.client.close()
 
-    async def aclose(self) -> None:
-        await self.client.aclose()
+class StateStore:
+    """Where one moderator keeps policy state: in Redis under ``prefix`` while its
+    shared Redis answers, in this process otherwise (and without ``redis_url``)."""
+
+    def __init__(self, prefix: str, shared: SharedRedis | None) -> None:
+        self.memory = MemoryState()
+        self.redis = RedisState(prefix)
+        self._shared = shared
+
+    def apply(self, op: AnyOp) -> Steps[Any]:
+        """The operation's answer (a plan: with Redis, it takes steps)."""
+        local = functools.partial(self.memory.apply, op)
+        shared = self._shared
+        if shared is None:
+            return local()
+        in_redis = functools.partial(redis_steps, shared.client, self.redis.plan(op))
+        return (yield from shared.attempt(in_redis, local))
 
 
 def _server_of(url: str) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import attrs
@@ -37,8 +37,12 @@ from moderation_core import (
     StaleCredentials,
     Verdict,
     hookimpl,
+    raise_for_status,
 )
 from moderation_core._provider import AuthFlow
+from moderation_core.testing import Clock
+
+__all__ = ["Clock", "FakeConfig", "FakePlugin", "FakeProvider", "FakeVendor", "Recorder"]
 
 
 @attrs.define(kw_only=True)
@@ -50,7 +54,7 @@ class FakeConfig(HttpProviderConfig):
 
 
 class FakeProvider(Provider[FakeConfig]):
-    type: ClassVar[str] = "fake"
+    provider_type: ClassVar[str] = "fake"
     config_class: ClassVar[type[Any]] = FakeConfig
     description: ClassVar[str] = "a fake vendor for core tests"
 
@@ -70,15 +74,12 @@ class FakeProvider(Provider[FakeConfig]):
     def capabilities(self) -> Capabilities:
         return self._caps
 
-    def auth_flow(self) -> AuthFlow | None:
-        if not self.config.use_token or self.token is not None:
-            return None
-        return self._fetch_token()
+    def needs_credentials(self) -> bool:
+        return self.config.use_token and self.token is None
 
-    def _fetch_token(self) -> AuthFlow:
+    def credentials_flow(self) -> AuthFlow:
         response = yield httpx.Request("POST", f"{self.base}/token", json={})
-        if response.status_code >= 500:
-            raise ProviderUnavailable(f"token endpoint answered {response.status_code}")
+        raise_for_status(response)
         self.token = response.json()["token"]
 
     def flow(self, contents: Sequence[Content], context: CheckContext) -> Flow:
@@ -118,39 +119,6 @@ class FakeProvider(Provider[FakeConfig]):
         return results
 
 
-Handler = Callable[[httpx.Request], httpx.Response]
-
-
-class Recording:
-    """Wraps a vendor handler and keeps every request it saw."""
-
-    def __init__(self, handler: Handler) -> None:
-        self.handler = handler
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        request.read()
-        self.requests.append(request)
-        return self.handler(request)
-
-    def paths(self) -> list[str]:
-        return [r.url.path for r in self.requests]
-
-
-class Clock:
-    """A clock that moves only when told (``clock()`` reads it, ``advance`` moves it).
-    It starts at a plausible Unix time: UserSigs and tokens carry wall-clock times."""
-
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 class FakeVendor:
     """The fake vendor: a callable for ``httpx.MockTransport``, counting what it saw."""
 
@@ -162,8 +130,10 @@ class FakeVendor:
         refuse_tokens: int = 0,
         item_errors: bool = True,
         token_fail: bool = False,
+        check_tokens: bool = False,
     ) -> None:
         self.token_fail = token_fail
+        self.check_tokens = check_tokens  # refuse (401) a token this vendor did not issue
         self.fail = fail
         self.item_errors = item_errors
         self.garbage = garbage
@@ -188,8 +158,14 @@ class FakeVendor:
             if self.refuse_tokens:
                 self.refuse_tokens -= 1
                 return httpx.Response(401, json={"error": "unauthorized"})
+            if self.check_tokens and not self._issued(request.headers.get("Authorization")):
+                return httpx.Response(401, json={"error": "unknown token"})
         judged = [_judge(t, self.item_errors) for t in body["items"]]
         return httpx.Response(200, json={"results": judged})
+
+    def _issued(self, authorization: str | None) -> bool:
+        issued = {f"Bearer t-{n}" for n in range(1, self.token_fetches + 1)}
+        return authorization in issued
 
 
 def _judge(text: str, item_errors: bool) -> dict[str, Any]:

@@ -43,7 +43,7 @@ def test_no_config_means_the_local_provider_alone() -> None:
     with Moderator() as mod:
         (provider,) = mod.providers
         assert provider.name == "local"
-        assert provider.type == "local"
+        assert provider.provider_type == "local"
         verdict = mod.check("hello there")
     assert verdict.decision is Decision.PASS
     assert verdict.provider == "local"

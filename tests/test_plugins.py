@@ -98,7 +98,7 @@ def test_example_plugin_loads_through_entry_points_and_checks() -> None:
     pm = make_plugin_manager()
     registry = provider_registry(pm)
     assert "acme" in registry
-    emulator = registry.get("acme").emulator
+    emulator = registry.get("acme").emulator_factory
     assert emulator is not None
     config = {
         "moderation": {"providers": ["acme", "local"]},
@@ -120,7 +120,7 @@ def test_example_plugin_loads_through_entry_points_and_checks() -> None:
 @pytest.mark.usefixtures("installed_example")
 def test_example_plugin_falls_back_to_local_when_its_key_is_refused() -> None:
     pm = make_plugin_manager()
-    emulator = provider_registry(pm).get("acme").emulator
+    emulator = provider_registry(pm).get("acme").emulator_factory
     assert emulator is not None
     config = {
         "moderation": {"providers": ["acme", "local"]},

@@ -51,10 +51,7 @@ def build(
 ) -> AnyModerator:
     transport = httpx.MockTransport(handler) if handler is not None else None
     cls = Moderator if kind == "sync" else AsyncModerator
-    mod = cls(config, plugin_manager=pm, transport=transport)
-    if clock is not None:
-        mod._policy.clock = clock  # time windows without sleeping
-    return mod
+    return cls(config, plugin_manager=pm, transport=transport, clock=clock)  # no sleeping
 
 
 async def close(mod: AnyModerator) -> None:
@@ -99,7 +96,7 @@ def scored_config(policy: dict[str, Any] | None = None) -> dict[str, Any]:
 class ScoredProvider(FakeProvider):
     """The fake provider, keeping the score the vendor sent."""
 
-    type: ClassVar[str] = "scored"
+    provider_type: ClassVar[str] = "scored"
 
     def flow(self, contents: Sequence[Content], context: CheckContext) -> Flow:
         results = yield from super().flow(contents, context)

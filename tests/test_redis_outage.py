@@ -15,7 +15,7 @@ import shutil
 import socket
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -31,6 +31,7 @@ from moderation_core._state import (
     REDIS_READ_TIMEOUT,
     SharedRedis,
 )
+from moderation_core._steps import run_awaiting, run_blocking, single
 from tests.fakes import FakeVendor
 
 STATE_LOG = "moderation_core.state"
@@ -178,6 +179,14 @@ def expected(batch: list[str]) -> list[Decision]:
 
 def outage_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [r for r in caplog.records if r.name == STATE_LOG and r.levelno >= logging.WARNING]
+
+
+def run(shared: SharedRedis, call: Callable[[], Any], local: Callable[[], Any]) -> Any:
+    return run_blocking(shared.attempt(lambda: single(call), local))
+
+
+async def run_async(shared: SharedRedis, call: Callable[[], Any], local: Callable[[], Any]) -> Any:
+    return await run_awaiting(shared.attempt(lambda: single(call), local))
 
 
 def shared_of(mod: Moderator | AsyncModerator) -> SharedRedis:
@@ -365,15 +374,15 @@ def test_shared_redis_asks_once_per_cool_down_and_observers_cannot_fail_a_call(
     shared = SharedRedis(
         None, "redis://:s3cret@h:1/0", on_change=broken_observer, clock=clock, cool_down=5
     )
-    assert [shared.run(failing, lambda: "local") for _ in range(5)] == ["local"] * 5
+    assert [run(shared, failing, lambda: "local") for _ in range(5)] == ["local"] * 5
     assert asked == ["redis"]  # one try; then in process, with no round trip
     clock.now += 5
-    assert shared.run(failing, lambda: "local") == "local"  # the probe fails: same outage
+    assert run(shared, failing, lambda: "local") == "local"  # the probe fails: same outage
     assert asked == ["redis", "redis"]
-    assert shared.run(failing, lambda: "local") == "local"
+    assert run(shared, failing, lambda: "local") == "local"
     assert asked == ["redis", "redis"]
     clock.now += 5
-    assert shared.run(lambda: "redis", lambda: "local") == "redis"
+    assert run(shared, lambda: "redis", lambda: "local") == "redis"
     assert not shared.degraded
     assert shared.outages == 1
     assert len(outage_warnings(caplog)) == 1 + 2  # the outage, and the observer's bug twice
@@ -390,8 +399,8 @@ async def test_shared_redis_async_falls_back_and_comes_back() -> None:
     async def answering() -> str:
         return "redis"
 
-    assert await shared.run_async(failing, lambda: "local") == "local"
-    assert await shared.run_async(answering, lambda: "local") == "local"  # cooling down
+    assert await run_async(shared, failing, lambda: "local") == "local"
+    assert await run_async(shared, answering, lambda: "local") == "local"  # cooling down
     clock.now += OUTAGE_COOL_DOWN
-    assert await shared.run_async(answering, lambda: "local") == "redis"
+    assert await run_async(shared, answering, lambda: "local") == "redis"
     assert (shared.degraded, shared.outages) == (False, 1)

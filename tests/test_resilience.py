@@ -36,7 +36,6 @@ from moderation_core import (
 from moderation_core._resilience import (
     WAIT_INITIAL,
     WAIT_JITTER,
-    AsyncLimiter,
     Breaker,
     BreakerSettings,
     BreakerState,
@@ -47,6 +46,7 @@ from moderation_core._resilience import (
     breaker_record,
 )
 from moderation_core._routing import split_text
+from moderation_core._steps import AWAITING, BLOCKING, run_awaiting, run_blocking
 from tests.fakes import FakeVendor
 
 
@@ -281,13 +281,13 @@ def test_open_breaker_skips_the_provider_without_a_request(
 def test_breaker_uses_an_injected_clock_for_half_open() -> None:
     now = [0.0]
     breaker = Breaker("a", BreakerSettings(failures=1, open_for=10), clock=lambda: now[0])
-    breaker.after(ok=False)
+    run_blocking(breaker.after(ok=False))
     with pytest.raises(ProviderUnavailable, match="circuit open"):
-        breaker.before()
+        run_blocking(breaker.before())
     now[0] = 11.0
-    breaker.before()  # the probe
-    breaker.after(ok=True)
-    breaker.before()
+    run_blocking(breaker.before())  # the probe
+    run_blocking(breaker.after(ok=True))
+    run_blocking(breaker.before())
 
 
 # -- rate limits ---------------------------------------------------------------------
@@ -600,10 +600,10 @@ def test_a_rate_limit_wait_never_outlives_the_check_deadline(
     (so fallback or fail_mode answers in time) instead of sleeping past the deadline."""
     slept: list[float] = []
     monkeypatch.setattr(time, "sleep", slept.append)
-    limiter = Limiter("p", 1.0, 5.0, None, burst=1)
-    limiter.acquire()
+    limiter = Limiter("p", 1.0, 5.0, None, BLOCKING, burst=1)
+    run_blocking(limiter.acquire())
     with pytest.raises(RateLimited):
-        limiter.acquire(deadline=time.monotonic() + 0.02)
+        run_blocking(limiter.acquire(deadline=time.monotonic() + 0.02))
     assert all(wait <= 0.02 for wait in slept)
 
 
@@ -616,10 +616,10 @@ async def test_an_async_rate_limit_wait_never_outlives_the_check_deadline(
         slept.append(wait)
 
     monkeypatch.setattr(asyncio, "sleep", record)
-    limiter = AsyncLimiter("p", 1.0, 5.0, None, burst=1)
-    await limiter.acquire()
+    limiter = Limiter("p", 1.0, 5.0, None, AWAITING, burst=1)
+    await run_awaiting(limiter.acquire())
     with pytest.raises(RateLimited):
-        await limiter.acquire(deadline=time.monotonic() + 0.02)
+        await run_awaiting(limiter.acquire(deadline=time.monotonic() + 0.02))
     assert all(wait <= 0.02 for wait in slept)
 
 

@@ -8,16 +8,14 @@ and ``{"texts": [...]}`` (at most 20), answering
 
 from __future__ import annotations
 
-import builtins
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import attrs
 import httpx
 
 from moderation_core import (
-    AuthError,
     Capabilities,
     CheckContext,
     Content,
@@ -25,20 +23,19 @@ from moderation_core import (
     Decision,
     Flow,
     HttpProviderConfig,
-    ItemResult,
     Label,
-    ProtocolError,
     Provider,
     ProviderRegistry,
-    ProviderUnavailable,
-    RateLimited,
     Secret,
     Verdict,
     hookimpl,
+    raise_for_status,
 )
 
 # The vendor's categories in the shared taxonomy; anything else is OTHER.
 LABELS = {"none": Label.NORMAL, "insult": Label.ABUSE, "spam": Label.AD, "adult": Label.PORN}
+
+_confidence = attrs.validators.and_(attrs.validators.ge(0.0), attrs.validators.le(1.0))
 
 
 @attrs.define(kw_only=True)
@@ -46,15 +43,45 @@ class AcmeConfig(HttpProviderConfig):
     """``[providers.NAME]`` with ``type = "acme"``."""
 
     api_key: Secret = attrs.field(repr=False)
-    block_at: float = 0.9  # confidence at or above which a flag is BLOCK, else REVIEW
+    # A flag at or above block_at is BLOCK, at or above review_at REVIEW, else PASS.
+    block_at: float = attrs.field(default=0.9, validator=_confidence)
+    review_at: float = attrs.field(default=0.5, validator=_confidence)
+
+    def problems(self) -> list[str]:
+        """Checks across keys (a validator checks one key)."""
+        problems = super().problems()
+        if self.review_at > self.block_at:
+            problems.append("review_at must not be above block_at")
+        return problems
+
+
+def make_emulator(api_key: str = "demo-key") -> Callable[[httpx.Request], httpx.Response]:
+    """A fake Acme for tests and demos: flags "idiot" as an insult and "buy now" as spam."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.headers.get("Authorization") != f"Key {api_key}":
+            return httpx.Response(401, json={"error": "bad key"})
+        results = []
+        for text in json.loads(request.content)["texts"]:
+            lowered = text.lower()
+            if "idiot" in lowered:
+                results.append({"flagged": True, "category": "insult", "confidence": 0.95})
+            elif "buy now" in lowered:
+                results.append({"flagged": True, "category": "spam", "confidence": 0.6})
+            else:
+                results.append({"flagged": False, "category": "none", "confidence": 0.01})
+        return httpx.Response(200, json={"results": results})
+
+    return handle
 
 
 class AcmeProvider(Provider[AcmeConfig]):
     """Acme Classify: text only, batches of 20."""
 
-    type: ClassVar[str] = "acme"
-    config_class: ClassVar[builtins.type[Any]] = AcmeConfig
+    provider_type: ClassVar[str] = "acme"
+    config_class: ClassVar[type[Any]] = AcmeConfig
     description: ClassVar[str] = "Acme Classify (example plugin)"
+    emulator_factory = make_emulator  # `moderation emulate acme` serves it
 
     @property
     def capabilities(self) -> Capabilities:
@@ -74,61 +101,27 @@ class AcmeProvider(Provider[AcmeConfig]):
             headers={"Authorization": f"Key {self.config.api_key.get()}"},
         )
         response = yield request  # the core sends it, sync or async, and hands back the answer
-        if response.status_code == 401:
-            raise AuthError("api key refused", code=401)
-        if response.status_code == 429:
-            retry_after = response.headers.get("Retry-After")
-            raise RateLimited("rate limited", code=429, retry_after=float(retry_after or 1))
-        if response.status_code >= 500:
-            raise ProviderUnavailable(
-                f"server error {response.status_code}", code=response.status_code
-            )
-        try:
-            results = response.json()["results"]
-        except (json.JSONDecodeError, KeyError, TypeError):
-            raise ProtocolError("answer is not the documented JSON") from None
-        return [
-            self._verdict(content, item) for content, item in zip(contents, results, strict=True)
-        ]
+        raise_for_status(response)  # 401 AuthError, 429 RateLimited, 5xx ProviderUnavailable...
+        # An answer not in the documented shape raises KeyError, TypeError or ValueError
+        # here, which the core turns into a ProtocolError: never a pass.
+        # The core checks there is one result per content.
+        return [self._verdict(item) for item in response.json()["results"]]
 
-    def _verdict(self, content: Content, item: dict[str, Any]) -> ItemResult:
+    def _verdict(self, item: dict[str, Any]) -> Verdict:
+        # The core fills in provider and content_id.
         confidence = float(item["confidence"])
         decision = Decision.PASS
-        if item["flagged"]:
-            decision = Decision.BLOCK if confidence >= self.config.block_at else Decision.REVIEW
+        if item["flagged"] and confidence >= self.config.block_at:
+            decision = Decision.BLOCK
+        elif item["flagged"] and confidence >= self.config.review_at:
+            decision = Decision.REVIEW
         return Verdict(
             decision=decision,
             label=LABELS.get(item["category"], Label.OTHER),
             score=round(confidence * 100),
-            provider=self.name,
             vendor_label=item["category"],
-            content_id=content.id,
             raw=item,
         )
-
-
-def make_emulator(**options: Any) -> Any:
-    """A fake Acme for tests and demos: flags "idiot" as an insult and "buy now" as spam."""
-    api_key = str(options.get("api_key", "demo-key"))
-
-    def handle(request: httpx.Request) -> httpx.Response:
-        if request.headers.get("Authorization") != f"Key {api_key}":
-            return httpx.Response(401, json={"error": "bad key"})
-        results = []
-        for text in json.loads(request.content)["texts"]:
-            lowered = text.lower()
-            if "idiot" in lowered:
-                results.append({"flagged": True, "category": "insult", "confidence": 0.95})
-            elif "buy now" in lowered:
-                results.append({"flagged": True, "category": "spam", "confidence": 0.6})
-            else:
-                results.append({"flagged": False, "category": "none", "confidence": 0.01})
-        return httpx.Response(200, json={"results": results})
-
-    return handle
-
-
-AcmeProvider.emulator = staticmethod(make_emulator)
 
 
 @hookimpl

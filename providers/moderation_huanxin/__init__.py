@@ -5,6 +5,8 @@ plugin. The provider lives in ``_provider``, the moderation result callback in
 ``_callback`` (pure functions) and the fake service in ``moderation_huanxin.emulator``.
 """
 
+from typing import Any
+
 from moderation_core import ProviderRegistry, hookimpl
 
 from ._callback import (
@@ -42,6 +44,7 @@ __all__ = [
     "callback_signature",
     "parse_callback",
     "read_callback",
+    "register_presend_hooks",
     "register_providers",
     "score_from_probability",
     "token_refresh_margin",
@@ -52,3 +55,12 @@ __all__ = [
 @hookimpl
 def register_providers(registry: ProviderRegistry) -> None:
     registry.add(HuanxinProvider)
+
+
+# Optional: the hook has a spec only once the service (moderation serve) loads, and the
+# adapter imports the service's hook types, so it is imported here on demand.
+@hookimpl(optionalhook=True)
+def register_presend_hooks(registry: Any) -> None:
+    from ._presend import HuanxinPreSendHook  # noqa: PLC0415
+
+    registry.add(HuanxinPreSendHook)

@@ -50,7 +50,7 @@ __all__ = [
 
 log = logging.getLogger("moderation_huanxin")
 
-_PROVIDER_TYPE = "huanxin"  # HuanxinProvider.type
+_PROVIDER_TYPE = "huanxin"  # HuanxinProvider.provider_type
 # Easemob documents no replay window; its timestamp is when it received the message and
 # 99.95 % of callbacks arrive within 30 s of that, so the core's default (five minutes,
 # either way) holds every timely delivery and its one retry.

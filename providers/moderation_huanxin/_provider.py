@@ -1,6 +1,6 @@
 """The ``huanxin`` provider: Easemob app token, ``moderation/txt/check``, error mapping.
 
-Sans-IO like every provider: ``auth_flow`` fetches the app token, ``flow`` checks one
+Sans-IO like every provider: ``credentials_flow`` fetches the app token, ``flow`` checks one
 text; the core drives both. This module owns the vendor's JSON keys (one private
 cattrs converter) and the label map; nothing outside it knows them.
 """
@@ -14,7 +14,6 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any, ClassVar
 
 import attrs
@@ -28,7 +27,6 @@ from moderation_core import (
     AuthFlow,
     Capabilities,
     CheckContext,
-    ConfigError,
     Content,
     ContentType,
     Decision,
@@ -46,8 +44,6 @@ from moderation_core import (
     StaleCredentials,
     Verdict,
     WebhookEvent,
-    make_config_converter,
-    structure_config,
     warn_unverified,
 )
 from moderation_core._config import shown
@@ -137,42 +133,41 @@ class HuanxinConfig(HttpProviderConfig):
     rate_limit: float | None = DEFAULT_RATE_LIMIT
     callback_secret: Secret | None = attrs.field(default=None, repr=False)
 
-
-def _config_problems(config: HuanxinConfig) -> list[str]:
-    """Every semantic problem, worded for the user (attrs validators would reach the
-    user only as "invalid value" through cattrs, so the checks live here)."""
-    problems = []
-    for key in ("org_name", "app_name"):
-        value = getattr(config, key)
-        if not _PATH_PART.match(value):
+    def problems(self) -> list[str]:
+        """Every problem, worded for the user, all reported at once (the core
+        gathers them into one ConfigError)."""
+        problems = super().problems()
+        for key in ("org_name", "app_name"):
+            value = getattr(self, key)
+            if not _PATH_PART.match(value):
+                problems.append(
+                    f"{key} must be the console's name (letters, digits, '-', '_', '.'), "
+                    f"got {shown(value)}"
+                )
+        if not self.client_id:
+            problems.append("client_id is empty")
+        if not self.client_secret:
+            problems.append("client_secret is empty")
+        if self.callback_secret is not None and not self.callback_secret:
+            problems.append("callback_secret is empty (leave it out to accept callbacks unchecked)")
+        if self.region is None and self.base_url is None:
+            regions = ", ".join(REGIONS)
             problems.append(
-                f"{key} must be the console's name (letters, digits, '-', '_', '.'), "
-                f"got {shown(value)}"
+                f"set region (one of {regions}) or base_url (e.g. https://a1-sgp.easemob.com)"
             )
-    if not config.client_id:
-        problems.append("client_id is empty")
-    if not config.client_secret:
-        problems.append("client_secret is empty")
-    if config.callback_secret is not None and not config.callback_secret:
-        problems.append("callback_secret is empty (leave it out to accept callbacks unchecked)")
-    if config.region is None and config.base_url is None:
-        regions = ", ".join(REGIONS)
-        problems.append(
-            f"set region (one of {regions}) or base_url (e.g. https://a1-sgp.easemob.com)"
-        )
-    elif config.region is not None and config.base_url is not None:
-        problems.append("set region or base_url, not both")
-    elif config.region is not None and config.region not in REGIONS:
-        problems.append(f"unknown region {shown(config.region)}; use one of {', '.join(REGIONS)}")
-    elif config.base_url is not None and not config.base_url.startswith(("http://", "https://")):
-        problems.append(
-            f"base_url must start with http:// or https://, got {shown(config.base_url)}"
-        )
-    if config.token_ttl is not None and config.token_ttl < 0:
-        problems.append("token_ttl must be >= 0 seconds (0: the token never expires)")
-    if config.rate_limit is not None and config.rate_limit < 0:
-        problems.append("rate_limit must be 0 (no limit) or more requests/s")
-    return problems
+        elif self.region is not None and self.base_url is not None:
+            problems.append("set region or base_url, not both")
+        elif self.region is not None and self.region not in REGIONS:
+            problems.append(f"unknown region {shown(self.region)}; use one of {', '.join(REGIONS)}")
+        elif self.base_url is not None and not self.base_url.startswith(("http://", "https://")):
+            problems.append(
+                f"base_url must start with http:// or https://, got {shown(self.base_url)}"
+            )
+        if self.token_ttl is not None and self.token_ttl < 0:
+            problems.append("token_ttl must be >= 0 seconds (0: the token never expires)")
+        if self.rate_limit is not None and self.rate_limit < 0:
+            problems.append("rate_limit must be 0 (no limit) or more requests/s")
+        return problems
 
 
 # -- the vendor's JSON, mapped by this package's own converter -----------------------
@@ -302,11 +297,10 @@ class _Token:
 class HuanxinProvider(Provider[HuanxinConfig]):
     """Easemob text moderation (``moderation/txt/check``) with a cached app token."""
 
+    provider_type: ClassVar[str] = "huanxin"
     config_class = HuanxinConfig
-    type: ClassVar[str] = "huanxin"
     description: ClassVar[str] = "Huanxin (Easemob) moderation/txt/check, app token auth"
-    config_converter = make_config_converter()
-    emulator = staticmethod(make_emulator)
+    emulator_factory = make_emulator
 
     _CAPABILITIES = Capabilities(
         content_types=frozenset({ContentType.TEXT}), batch_size=1, max_text_bytes=MAX_TEXT_BYTES
@@ -319,10 +313,7 @@ class HuanxinProvider(Provider[HuanxinConfig]):
         *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        problems = _config_problems(config)
-        if problems:
-            raise ConfigError(f"[providers.{name}] " + "; ".join(problems))
-        super().__init__(name, config)
+        super().__init__(name, config)  # refuses a config with problems()
         self.clock = clock
         base = config.base_url if config.base_url is not None else REGIONS[str(config.region)]
         self._base_url = base.rstrip("/")
@@ -331,16 +322,6 @@ class HuanxinProvider(Provider[HuanxinConfig]):
         self._token_lock = threading.Lock()
         # The window is symmetric, so one callId stays acceptable for twice its width.
         self._replay = MemoryReplayCache(ttl=2 * DEFAULT_MAX_AGE)
-
-    @classmethod
-    def from_config(
-        cls, name: str, table: Mapping[str, Any], where: str, *, base_dir: Path | None = None
-    ) -> HuanxinProvider:
-        config = structure_config(cls.config_converter, HuanxinConfig, table, where)
-        problems = _config_problems(config)
-        if problems:
-            raise ConfigError(f"{where}: " + "; ".join(problems))
-        return cls(name, config)
 
     @property
     def capabilities(self) -> Capabilities:
@@ -401,13 +382,14 @@ class HuanxinProvider(Provider[HuanxinConfig]):
 
     # -- app token -----------------------------------------------------------------
 
-    def auth_flow(self) -> AuthFlow | None:
-        token = self._token
-        if token is not None and (token.refresh_at is None or self.clock() < token.refresh_at):
-            return None
-        return self._fetch_token()
+    # The token lives on the provider as one immutable _Token, replaced whole: a check
+    # reads it once and sends that value, whatever a concurrent refresh does meanwhile.
 
-    def _fetch_token(self) -> AuthFlow:
+    def needs_credentials(self) -> bool:
+        token = self._token
+        return token is None or (token.refresh_at is not None and self.clock() >= token.refresh_at)
+
+    def credentials_flow(self) -> AuthFlow:
         config = self.config
         body: dict[str, Any] = {
             "grant_type": "client_credentials",
@@ -461,7 +443,7 @@ class HuanxinProvider(Provider[HuanxinConfig]):
         results: list[ItemResult] = []
         for content in contents:
             token = self._token
-            if token is None:  # dropped by a concurrent 401 since auth_flow ran
+            if token is None:  # dropped by a concurrent 401 since credentials_flow ran
                 raise StaleCredentials("the app token was dropped before use")
             request = self._post(
                 "moderation/txt/check",

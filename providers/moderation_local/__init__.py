@@ -4,7 +4,7 @@ Registers through the ``moderation_core`` entry-point group like any third-party
 plugin; the implementation lives in ``_provider``.
 """
 
-from moderation_core import hookimpl
+from moderation_core import ProviderRegistry, hookimpl
 
 from ._provider import LexiconConfig, LocalConfig, LocalProvider
 
@@ -12,5 +12,5 @@ __all__ = ["LexiconConfig", "LocalConfig", "LocalProvider", "register_providers"
 
 
 @hookimpl
-def register_providers(registry):  # type: ignore[no-untyped-def]
+def register_providers(registry: ProviderRegistry) -> None:
     registry.add(LocalProvider)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import builtins
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -21,8 +20,6 @@ from moderation_core import (
     Label,
     Provider,
     Verdict,
-    make_config_converter,
-    structure_config,
 )
 from moderation_core._masking import mask_spans
 
@@ -82,10 +79,9 @@ class LocalProvider(Provider[LocalConfig]):
     """Lexicons (built-in and yours), an allow-list, and contact/URL rules, matched
     after normalization; runs in-process."""
 
-    type: ClassVar[str] = "local"
-    config_class: ClassVar[builtins.type[Any]] = LocalConfig
+    provider_type: ClassVar[str] = "local"
+    config_class: ClassVar[type[Any]] = LocalConfig
     description: ClassVar[str] = "offline lexicons and traffic-diversion rules (no account)"
-    config_converter = make_config_converter()
 
     _CAPABILITIES = Capabilities(
         content_types=frozenset({ContentType.TEXT}),
@@ -123,8 +119,8 @@ class LocalProvider(Provider[LocalConfig]):
     def from_config(
         cls, name: str, table: Mapping[str, Any], where: str, *, base_dir: Path | None = None
     ) -> LocalProvider:
-        config = structure_config(cls.config_converter, LocalConfig, table, where)
-        return cls(name, config, base_dir=base_dir)
+        # Overridden only to hand base_dir on: lexicon paths start at the config's folder.
+        return cls(name, cls.read_config(name, table, where), base_dir=base_dir)
 
     @property
     def capabilities(self) -> Capabilities:
@@ -135,10 +131,6 @@ class LocalProvider(Provider[LocalConfig]):
         """Characters in the longest normalized term: long texts split for other
         providers overlap by at least this much."""
         return self.engine.longest_term
-
-    @property
-    def uses_http(self) -> bool:
-        return False
 
     def flow(self, contents: Sequence[Content], context: CheckContext) -> Flow:
         return self._flow(contents)

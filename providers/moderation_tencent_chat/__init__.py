@@ -6,6 +6,8 @@ plugin. The provider lives in ``_provider``, the wire format in ``_wire``, UserS
 module ``moderation_tencent_chat.emulator``.
 """
 
+from typing import Any
+
 from moderation_core import ProviderRegistry, hookimpl
 
 from ._provider import REGIONS, TencentChatConfig, TencentChatProvider
@@ -32,6 +34,7 @@ __all__ = [
     "decode_usersig",
     "make_usersig",
     "parse_result_notify",
+    "register_presend_hooks",
     "register_providers",
     "verify_usersig",
     "verify_webhook",
@@ -42,3 +45,12 @@ __all__ = [
 @hookimpl
 def register_providers(registry: ProviderRegistry) -> None:
     registry.add(TencentChatProvider)
+
+
+# Optional: the hook has a spec only once the service (moderation serve) loads, and the
+# adapter imports the service's hook types, so it is imported here on demand.
+@hookimpl(optionalhook=True)
+def register_presend_hooks(registry: Any) -> None:
+    from ._presend import TencentPreSendHook  # noqa: PLC0415
+
+    registry.add(TencentPreSendHook)

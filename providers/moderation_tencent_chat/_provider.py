@@ -36,7 +36,6 @@ from moderation_core import (
     Secret,
     Verdict,
     WebhookEvent,
-    make_config_converter,
     warn_unverified,
 )
 from moderation_core._config import shown
@@ -169,11 +168,14 @@ class TencentChatConfig(HttpProviderConfig):
     # 2.5% under the documented 200/s: arrival jitter must not push a vendor second over.
     rate_limit: float | None = attrs.field(default=195.0, validator=_check_rate_limit)
 
-    def __attrs_post_init__(self) -> None:
+    def problems(self) -> list[str]:
+        """Checks across keys, every one reported at once."""
+        problems = super().problems()
         if self.region is not None and self.base_url is not None:
-            raise ValueError("set region or base_url, not both (base_url replaces the host)")
+            problems.append("set region or base_url, not both (base_url replaces the host)")
         if not self.secret_key:
-            raise ValueError("secret_key is empty")
+            problems.append("secret_key is empty")
+        return problems
 
     def advice(self) -> list[str]:
         """Allowed but unwise settings, logged as warnings when the provider is built."""
@@ -190,14 +192,13 @@ class TencentChatProvider(Provider[TencentChatConfig]):
     """Tencent Cloud Chat moderation: Text and Image answered at once (batched up to
     ten), Audio and Video answered later by ``ContentCallback.ResultNotify``."""
 
-    type: ClassVar[str] = "tencent_chat"
+    provider_type: ClassVar[str] = "tencent_chat"
     config_class = TencentChatConfig
     description: ClassVar[str] = (
         "Tencent Cloud Chat content moderation (text and image now; audio and video by webhook)"
     )
-    emulator = staticmethod(make_emulator)
+    emulator_factory = make_emulator
     secret_query_params: ClassVar[tuple[str, ...]] = ("usersig",)
-    config_converter = make_config_converter()
 
     _CAPABILITIES = Capabilities(
         content_types=frozenset(ContentType),

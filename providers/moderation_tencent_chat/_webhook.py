@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 RESULT_NOTIFY = "ContentCallback.ResultNotify"
-_PROVIDER_TYPE = "tencent_chat"  # TencentChatProvider.type (_provider imports this module)
+_PROVIDER_TYPE = "tencent_chat"  # TencentChatProvider.provider_type (_provider imports this)
 # |now - RequestTime| allowed, both ways: the 1 minute Tencent documents (CONTRACTS 3.2).
 WINDOW_SECONDS = 60.0
 # A callback carries one message (at most 12 KB) and its metadata; far more is hostile.

@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 
 from moderation_core import AllProvidersFailed, AsyncModerator, Moderator, ProviderError
+from moderation_core.testing import RecordingTransport
 from moderation_huanxin.emulator import HuanxinEmulator, make_emulator
 from tests import fake_secrets as secrets
-from tests.fakes import Recording
 
 ORG = "fake-org"
 APP = "fake-app"
@@ -51,17 +51,22 @@ def config(**overrides: Any) -> dict[str, Any]:
     return {"providers": {"huanxin": table(**overrides)}}
 
 
-def moderator(handler: Handler, **overrides: Any) -> Moderator:
-    return Moderator.from_config(config(**overrides), transport=httpx.MockTransport(handler))
+def transport(handler: Handler | RecordingTransport) -> httpx.MockTransport | RecordingTransport:
+    """A recording transport as it is, any other handler through httpx.MockTransport."""
+    return handler if isinstance(handler, RecordingTransport) else httpx.MockTransport(handler)
 
 
-def async_moderator(handler: Handler, **overrides: Any) -> AsyncModerator:
-    return AsyncModerator.from_config(config(**overrides), transport=httpx.MockTransport(handler))
+def moderator(handler: Handler | RecordingTransport, **overrides: Any) -> Moderator:
+    return Moderator.from_config(config(**overrides), transport=transport(handler))
+
+
+def async_moderator(handler: Handler | RecordingTransport, **overrides: Any) -> AsyncModerator:
+    return AsyncModerator.from_config(config(**overrides), transport=transport(handler))
 
 
 def answering(
     check: Callable[[httpx.Request], httpx.Response], emu: HuanxinEmulator | None = None
-) -> Recording:
+) -> RecordingTransport:
     """Tokens from the emulator; every txt/check answered by ``check``."""
     tokens = emu or emulator()
 
@@ -70,7 +75,7 @@ def answering(
             return check(request)
         return tokens(request)
 
-    return Recording(handler)
+    return RecordingTransport(handler)
 
 
 def data_answer(data: Any, meta: Mapping[str, Any] | None = None, **extra: Any) -> Handler:

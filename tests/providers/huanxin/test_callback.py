@@ -73,7 +73,7 @@ def test_read_callback_verifies_and_parses(form: str) -> None:
     raw: Any = {"bytes": json.dumps(body).encode(), "str": json.dumps(body), "dict": body}[form]
     event = read_callback(raw, SECRET, provider="huanxin", now=NOW)
     assert isinstance(event, WebhookEvent)
-    assert event.provider_type == HuanxinProvider.type
+    assert event.provider_type == HuanxinProvider.provider_type
     assert event.event_id == CALL_ID
     # Easemob moderates delivered messages: nothing pending to answer, no request id.
     assert (event.request_id, event.answers_pending, event.scene) == (None, False, None)

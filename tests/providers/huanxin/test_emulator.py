@@ -9,10 +9,10 @@ import pytest
 
 from moderation_core import make_plugin_manager
 from moderation_core._plugins import provider_registry
+from moderation_core.testing import Clock
 from moderation_huanxin import HuanxinProvider
 from moderation_huanxin.emulator import FAULTS, RULES, judge, make_emulator
 from tests import fake_secrets as secrets
-from tests.fakes import Clock
 
 from .helpers import APP, ORG, emulator
 
@@ -266,6 +266,6 @@ def test_registered_with_an_emulator_factory() -> None:
     registry = provider_registry(make_plugin_manager())
     provider_class = registry.get("huanxin")
     assert provider_class is HuanxinProvider
-    assert provider_class.emulator is not None
-    emu = provider_class.emulator(rate_limit="100")
+    assert provider_class.emulator_factory is not None
+    emu = provider_class.emulator_factory(rate_limit="100")
     assert callable(emu)

@@ -17,7 +17,7 @@ from moderation_core import (
     ProviderUnavailable,
     RateLimited,
 )
-from tests.fakes import Clock
+from moderation_core.testing import Clock
 
 from .helpers import answering, config, emulator, failure, moderator
 

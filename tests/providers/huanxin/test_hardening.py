@@ -30,6 +30,7 @@ from moderation_core import (
     ProviderUnavailable,
 )
 from moderation_core._serve import serving
+from moderation_core.testing import RecordingTransport
 from moderation_huanxin import (
     MAX_BODY_BYTES,
     MAX_TEXT_BYTES,
@@ -42,7 +43,6 @@ from moderation_huanxin import (
     verify_callback,
 )
 from tests import fake_secrets as secrets
-from tests.fakes import Recording
 
 from .helpers import (
     APP,
@@ -118,7 +118,7 @@ def test_a_5_kb_text_is_split_and_checked_over_real_http() -> None:
 def test_text_limit_leaves_room_for_the_envelope_and_escaping() -> None:
     # Quotes and backslashes double when escaped: the worst case the limit is sized for.
     worst = '"\\' * (MAX_TEXT_BYTES // 2)
-    rec = Recording(emulator())
+    rec = RecordingTransport(emulator())
     with moderator(rec) as mod:
         assert mod.check(worst).decision is Decision.PASS
     (check,) = [r for r in rec.requests if r.url.path == CHECK_PATH]
@@ -146,7 +146,7 @@ def test_any_text_within_the_limit_fits_the_body(text: str) -> None:
 
 
 def test_text_dense_in_control_characters_is_refused_without_a_request() -> None:
-    rec = Recording(emulator())
+    rec = RecordingTransport(emulator())
     with moderator(rec) as mod:
         error = failure(mod, "\x01" * 1000 + "x")  # 1 KB of text, a 6 KB body
     assert isinstance(error, ProviderError)

@@ -10,13 +10,12 @@ import httpx
 import pytest
 
 from moderation_core import AuthError, Decision, ProviderUnavailable
+from moderation_core.testing import Clock, RecordingTransport
 from moderation_huanxin import HuanxinProvider, token_refresh_margin
-from tests.fakes import Clock
 
 from .helpers import (
     CHECK_PATH,
     TOKEN_PATH,
-    Recording,
     async_moderator,
     emulator,
     failure,
@@ -26,7 +25,7 @@ from .helpers import (
 
 
 def test_token_request_is_the_documented_one() -> None:
-    recording = Recording(emulator())
+    recording = RecordingTransport(emulator())
     with moderator(recording) as mod:
         mod.check("hello")
     token_request = recording.requests[0]
@@ -40,7 +39,7 @@ def test_token_request_is_the_documented_one() -> None:
 
 
 def test_token_ttl_is_sent_when_configured() -> None:
-    recording = Recording(emulator())
+    recording = RecordingTransport(emulator())
     with moderator(recording, token_ttl=3600) as mod:
         mod.check("hello")
     assert sent_json(recording.requests[0])["ttl"] == 3600
@@ -116,7 +115,7 @@ def test_expires_in_zero_never_expires() -> None:
 @pytest.mark.parametrize("how", ["expire", "revoke"])
 def test_401_fetches_a_new_token_once_and_retries(how: str) -> None:
     emu = emulator()
-    recording = Recording(emu)
+    recording = RecordingTransport(emu)
     with moderator(recording) as mod:
         mod.check("warm up")
         getattr(emu, f"{how}_tokens")()

@@ -13,12 +13,11 @@ from moderation_core import (
     AsyncModerator,
     Moderator,
     ProviderError,
-    structure_config,
 )
-from moderation_tencent_chat import TencentChatConfig, TencentChatProvider
+from moderation_core.testing import RecordingTransport
+from moderation_tencent_chat import TencentChatProvider
 from moderation_tencent_chat.emulator import TencentChatEmulator, make_emulator
 from tests import fake_secrets as secrets
-from tests.fakes import Recording
 
 SDKAPPID = 1400000000
 IDENTIFIER = "admin"
@@ -58,20 +57,23 @@ def config(**overrides: Any) -> dict[str, Any]:
 
 def provider(clock: Callable[[], float] | None = None, **overrides: Any) -> TencentChatProvider:
     """A provider built straight from a table, optionally on a fake clock."""
-    cfg = structure_config(
-        TencentChatProvider.config_converter, TencentChatConfig, table(**overrides), "<test>"
-    )
+    cfg = TencentChatProvider.read_config("tencent", table(**overrides), "<test>")
     if clock is None:
         return TencentChatProvider("tencent", cfg)
     return TencentChatProvider("tencent", cfg, clock=clock)
 
 
-def moderator(handler: Handler, **overrides: Any) -> Moderator:
-    return Moderator.from_config(config(**overrides), transport=httpx.MockTransport(handler))
+def transport(handler: Handler | RecordingTransport) -> httpx.MockTransport | RecordingTransport:
+    """A recording transport as it is, any other handler through httpx.MockTransport."""
+    return handler if isinstance(handler, RecordingTransport) else httpx.MockTransport(handler)
 
 
-def async_moderator(handler: Handler, **overrides: Any) -> AsyncModerator:
-    return AsyncModerator.from_config(config(**overrides), transport=httpx.MockTransport(handler))
+def moderator(handler: Handler | RecordingTransport, **overrides: Any) -> Moderator:
+    return Moderator.from_config(config(**overrides), transport=transport(handler))
+
+
+def async_moderator(handler: Handler | RecordingTransport, **overrides: Any) -> AsyncModerator:
+    return AsyncModerator.from_config(config(**overrides), transport=transport(handler))
 
 
 def answer(body: Mapping[str, Any] | str | bytes, status: int = 200) -> Handler:
@@ -83,10 +85,10 @@ def answer(body: Mapping[str, Any] | str | bytes, status: int = 200) -> Handler:
     return lambda _request: httpx.Response(status, content=content)
 
 
-def answers(*bodies: Mapping[str, Any]) -> Recording:
+def answers(*bodies: Mapping[str, Any]) -> RecordingTransport:
     """A recording handler answering with ``bodies`` in turn."""
     queue = list(bodies)
-    return Recording(lambda _request: httpx.Response(200, json=queue.pop(0)))
+    return RecordingTransport(lambda _request: httpx.Response(200, json=queue.pop(0)))
 
 
 def fail_body(code: int, info: str = "error") -> dict[str, Any]:

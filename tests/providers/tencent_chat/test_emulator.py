@@ -11,10 +11,10 @@ import pytest
 from click.testing import CliRunner
 
 from moderation_core._cli import main
+from moderation_core.testing import Clock
 from moderation_tencent_chat import make_usersig
 from moderation_tencent_chat.emulator import MEDIA_RULES, SEED_ANSWERS, TEXT_RULES, make_emulator
 from tests import fake_secrets as secrets
-from tests.fakes import Clock
 
 from .helpers import BATCH_PATH, IDENTIFIER, SDKAPPID, SINGLE_PATH, emulator
 

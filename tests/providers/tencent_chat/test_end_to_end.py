@@ -18,8 +18,8 @@ from moderation_core import (
     RateLimited,
 )
 from moderation_core._serve import serving
+from moderation_core.testing import Clock
 from tests import fake_secrets as secrets
-from tests.fakes import Clock
 
 from .helpers import config, emulator, failure, provider
 

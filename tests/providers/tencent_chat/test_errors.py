@@ -20,13 +20,12 @@ from moderation_core import (
     RateLimited,
     Verdict,
 )
+from moderation_core.testing import Clock, RecordingTransport
 from moderation_tencent_chat import TencentChatProvider
-from tests.fakes import Clock
 
 from .helpers import (
     BATCH_PATH,
     SINGLE_PATH,
-    Recording,
     answer,
     answers,
     fail_body,
@@ -92,9 +91,9 @@ def test_the_retry_carries_a_new_usersig() -> None:
     flow = provider(clock).flow([Content.text("hello")], CheckContext())
     first = next(flow)
     clock.advance(5)
-    second = flow.send(handler(first))
+    second = flow.send(handler.handle_request(first))
     with pytest.raises(StopIteration) as done:
-        flow.send(handler(second))
+        flow.send(handler.handle_request(second))
     assert first.url.params["usersig"] != second.url.params["usersig"]
     assert isinstance(done.value.value[0], Verdict)
 
@@ -108,7 +107,7 @@ def test_non_200_http_is_unavailable(status: int) -> None:
 
 
 def test_http_429_is_rate_limited_with_retry_after() -> None:
-    handler = Recording(lambda _r: httpx.Response(429, headers={"Retry-After": "2"}))
+    handler = RecordingTransport(lambda _r: httpx.Response(429, headers={"Retry-After": "2"}))
     with moderator(handler) as mod:
         error = failure(mod)
     assert isinstance(error, RateLimited)
@@ -160,18 +159,20 @@ def test_region_hint_for_60026() -> None:
 #    over-limit text away; a direct caller of flow gets them checked too) -----------
 
 
-def _run(target: TencentChatProvider, contents: list[Content], handler: Any) -> list[Any]:
+def _run(
+    target: TencentChatProvider, contents: list[Content], handler: RecordingTransport
+) -> list[Any]:
     flow = target.flow(contents, CheckContext())
     try:
         request = next(flow)
         while True:
-            request = flow.send(handler(request))
+            request = flow.send(handler.handle_request(request))
     except StopIteration as done:
         return list(done.value)
 
 
 def test_oversize_content_is_refused_before_sending() -> None:
-    handler = Recording(answer(PASS))
+    handler = RecordingTransport(answer(PASS))
     results = _run(provider(), [Content.text("好" * 2731)], handler)  # 8193 bytes
     assert handler.requests == []
     (error,) = results
@@ -180,7 +181,7 @@ def test_oversize_content_is_refused_before_sending() -> None:
 
 
 def test_exactly_8192_bytes_is_sent() -> None:
-    handler = Recording(answer(PASS))
+    handler = RecordingTransport(answer(PASS))
     results = _run(provider(), [Content.text("a" * 8192)], handler)
     assert isinstance(results[0], Verdict)
     assert len(handler.requests) == 1
@@ -192,7 +193,7 @@ def test_non_http_media_url_is_refused_before_sending() -> None:
     object.__setattr__(sneaky, "type", ContentType.IMAGE)
     object.__setattr__(sneaky, "value", "ftp://example.com/a.png")
     object.__setattr__(sneaky, "id", None)
-    handler = Recording(answer(PASS))
+    handler = RecordingTransport(answer(PASS))
     (error,) = _run(provider(), [sneaky], handler)
     assert isinstance(error, ProviderError)
     assert "http(s)" in str(error)
@@ -211,7 +212,7 @@ def test_audio_in_a_multi_item_flow_goes_to_the_single_endpoint() -> None:
             return httpx.Response(200, json={"ErrorCode": 0, "AuditResults": items})
         return httpx.Response(200, json={"ErrorCode": 0, "RequestId": "av"})
 
-    handler = Recording(vendor)
+    handler = RecordingTransport(vendor)
     contents = [Content.text("a"), Content.audio("https://x.example/a.mp3"), Content.text("b")]
     text_a, audio, text_b = _run(provider(), contents, handler)
     assert handler.paths() == [BATCH_PATH, SINGLE_PATH]
@@ -224,7 +225,7 @@ def test_audio_in_a_multi_item_flow_goes_to_the_single_endpoint() -> None:
 
 def test_one_failing_request_does_not_discard_the_others_in_a_flow() -> None:
     bodies = [fail_body(60007), {"ErrorCode": 0, "RequestId": "av"}]
-    handler = Recording(lambda _r: httpx.Response(200, json=bodies.pop(0)))
+    handler = RecordingTransport(lambda _r: httpx.Response(200, json=bodies.pop(0)))
     contents = [Content.text("a"), Content.text("b"), Content.video("https://x.example/v.mp4")]
     first, second, video = _run(provider(), contents, handler)
     assert isinstance(first, RateLimited)

@@ -19,4 +19,7 @@ def test_all_is_sorted_and_complete() -> None:
 
 
 def test_emulator_factory_is_on_the_provider_class() -> None:
-    assert moderation_tencent_chat.TencentChatProvider.emulator is emulator_module.make_emulator
+    assert (
+        moderation_tencent_chat.TencentChatProvider.emulator_factory
+        is emulator_module.make_emulator
+    )

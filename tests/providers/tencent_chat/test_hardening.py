@@ -23,6 +23,7 @@ from moderation_core import (
     ProviderError,
     RateLimited,
 )
+from moderation_core.testing import Clock, RecordingTransport
 from moderation_tencent_chat import (
     WebhookError,
     WebhookVerificationError,
@@ -30,7 +31,6 @@ from moderation_tencent_chat import (
     webhook_sign,
 )
 from tests import fake_secrets as secrets
-from tests.fakes import Clock, Recording
 
 from .helpers import answers, emulator, failure, moderator, provider, sent_json
 
@@ -167,7 +167,7 @@ def test_a_keyword_with_an_ampersand_found_as_written_masks_only_itself() -> Non
 
 @pytest.mark.parametrize("value", ["nan", "-5", "inf", "-inf", "NaN"])
 def test_an_unusable_retry_after_is_absent(value: str) -> None:
-    handler = Recording(lambda _r: httpx.Response(429, headers={"Retry-After": value}))
+    handler = RecordingTransport(lambda _r: httpx.Response(429, headers={"Retry-After": value}))
     with moderator(handler) as mod:
         error = failure(mod)
     assert isinstance(error, RateLimited)
@@ -176,7 +176,7 @@ def test_an_unusable_retry_after_is_absent(value: str) -> None:
 
 def test_a_retry_after_nan_is_retried_not_raised() -> None:
     replies = [httpx.Response(429, headers={"Retry-After": "nan"}), httpx.Response(200, json=PASS)]
-    handler = Recording(lambda _r: replies.pop(0))
+    handler = RecordingTransport(lambda _r: replies.pop(0))
     with moderator(handler, retries=1) as mod:
         assert mod.check("hello").decision is Decision.PASS
     assert len(handler.requests) == 2

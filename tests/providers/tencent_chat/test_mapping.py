@@ -18,13 +18,13 @@ from moderation_core import (
     ProviderUnavailable,
     Verdict,
 )
+from moderation_core.testing import RecordingTransport
 
 from .helpers import (
     BATCH_PATH,
     IDENTIFIER,
     SDKAPPID,
     SINGLE_PATH,
-    Recording,
     answers,
     moderator,
     sent_json,
@@ -337,7 +337,7 @@ def test_twelve_texts_go_out_as_batches_of_ten_and_two() -> None:
             )
         return httpx.Response(200, json={**SEED_SINGLE_ANSWER, "Result": "Pass"})
 
-    handler = Recording(handler_fn)
+    handler = RecordingTransport(handler_fn)
     with moderator(handler) as mod:
         verdicts = mod.check_many([f"t{i}" for i in range(12)])
     assert len(verdicts) == 12

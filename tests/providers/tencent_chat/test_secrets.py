@@ -8,9 +8,9 @@ import httpx
 import pytest
 
 from moderation_core import AllProvidersFailed, Moderator
+from moderation_core.testing import RecordingTransport
 from moderation_tencent_chat import TencentChatProvider, WebhookVerificationError
 from tests import fake_secrets as secrets
-from tests.fakes import Recording
 
 from .helpers import config, emulator, fail_body, provider
 
@@ -37,10 +37,10 @@ def test_errors_and_logs_never_carry_a_sig_or_key(caplog: pytest.LogCaptureFixtu
         info = f"bad sig {sig} for key {secrets.TENCENT_SECRET_KEY} at {request.url}"
         return httpx.Response(200, json=fail_body(70001, info))
 
-    handler = Recording(vendor)
+    handler = RecordingTransport(vendor)
     with (
         caplog.at_level(logging.DEBUG),
-        Moderator.from_config(config(), transport=httpx.MockTransport(handler)) as mod,
+        Moderator.from_config(config(), transport=handler) as mod,
         pytest.raises(AllProvidersFailed) as caught,
     ):
         mod.check("hello")
@@ -57,10 +57,10 @@ def test_errors_and_logs_never_carry_a_sig_or_key(caplog: pytest.LogCaptureFixtu
 def test_debug_logs_of_parse_failures_hold_no_sig(
     caplog: pytest.LogCaptureFixture, answer: bytes
 ) -> None:
-    handler = Recording(lambda _r: httpx.Response(200, content=answer))
+    handler = RecordingTransport(lambda _r: httpx.Response(200, content=answer))
     with (
         caplog.at_level(logging.DEBUG),
-        Moderator.from_config(config(), transport=httpx.MockTransport(handler)) as mod,
+        Moderator.from_config(config(), transport=handler) as mod,
         pytest.raises(AllProvidersFailed) as caught,
     ):
         mod.check("hello")
@@ -72,9 +72,9 @@ def test_transport_errors_name_the_host_not_the_url() -> None:
     def vendor(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError(f"cannot reach {request.url}", request=request)
 
-    handler = Recording(vendor)
+    handler = RecordingTransport(vendor)
     with (
-        Moderator.from_config(config(), transport=httpx.MockTransport(handler)) as mod,
+        Moderator.from_config(config(), transport=handler) as mod,
         pytest.raises(AllProvidersFailed) as caught,
     ):
         mod.check("hello")

@@ -8,10 +8,10 @@ import zlib
 
 import pytest
 
+from moderation_core.testing import Clock
 from moderation_tencent_chat import UserSigError, decode_usersig, make_usersig, verify_usersig
 from moderation_tencent_chat._usersig import UserSigCache
 from tests import fake_secrets as secrets
-from tests.fakes import Clock
 
 KEY = secrets.TENCENT_SECRET_KEY  # Tencent's public demo key, as in the vector
 VECTOR_TIME = 1700000000

@@ -10,6 +10,7 @@ import pytest
 
 import moderation_tencent_chat
 from moderation_core import ContentType, Decision, Label, ModerationError, WebhookEvent
+from moderation_core.testing import Clock
 from moderation_tencent_chat import (
     ACK,
     TencentChatProvider,
@@ -20,7 +21,6 @@ from moderation_tencent_chat import (
     webhook_sign,
 )
 from tests import fake_secrets as secrets
-from tests.fakes import Clock
 
 from .helpers import provider
 
@@ -102,7 +102,7 @@ def test_without_a_token_only_the_appid_is_checked() -> None:
 def test_seed_example_parses() -> None:
     event = parse_result_notify(json.dumps(SEED_BODY), query=SEED_QUERY, sdkappid=APPID)
     assert isinstance(event, WebhookEvent)
-    assert event.provider_type == TencentChatProvider.type
+    assert event.provider_type == TencentChatProvider.provider_type
     assert (event.scene, event.sender, event.receiver, event.group) == (
         "C2C",
         "jared",

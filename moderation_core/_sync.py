@@ -1,0 +1,93 @@
+"""``Moderator``: the core's plans (``_base``) run blocking, jobs one after another."""
+
+from __future__ import annotations
+
+import concurrent.futures
+from types import TracebackType
+from typing import Any, ClassVar, Self
+
+import httpx
+
+from ._base import BaseModerator
+from ._errors import ProviderError
+from ._model import CheckContext
+from ._resilience import retrying
+from ._routing import Job, JobOutcome
+from ._steps import BLOCKING, Mode, Steps, blocking, run_blocking
+
+__all__ = ["Moderator"]
+
+
+class Moderator(BaseModerator[httpx.BaseTransport, httpx.Client]):
+    """Check contents against the configured providers, blocking.
+
+    ``Moderator()`` with no config uses the offline local engine alone.
+    """
+
+    _mode: ClassVar[Mode] = BLOCKING
+    _pauses_collector: ClassVar[bool] = True
+    _shadow_pool: concurrent.futures.ThreadPoolExecutor | None = None
+
+    # -- checks: a route's jobs one after another --------------------------------
+
+    check = blocking(BaseModerator._check)
+    check_many = blocking(BaseModerator._check_many)
+
+    def _open_client(self, **options: Any) -> httpx.Client:
+        return httpx.Client(**options)
+
+    def _run_jobs(self, jobs: list[Job], context: CheckContext, deadline: float) -> Any:
+        return [self._run_job(job, context, deadline) for job in jobs]
+
+    def _run_job(self, job: Job, context: CheckContext, deadline: float) -> JobOutcome:
+        lane = self._lanes.get(job.provider.name)
+        if lane is None:
+            return run_blocking(self._unlaned(job, context))
+        try:
+            if lane.retries == 0:
+                return run_blocking(self._attempt(job, context, lane, deadline))
+            for attempt in retrying(lane.retries, deadline):
+                with attempt:
+                    return run_blocking(self._attempt(job, context, lane, deadline))
+        except ProviderError as exc:
+            return exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- policy ------------------------------------------------------------------
+
+    evaluate = blocking(BaseModerator._evaluate)
+    mute_sender = blocking(BaseModerator._mute_sender)
+    unmute_sender = blocking(BaseModerator._unmute_sender)
+    muted_senders = blocking(BaseModerator._muted_senders)
+
+    # -- shadow checks in a thread pool, and closing -----------------------------
+
+    def _in_background(self, steps: Steps[None]) -> None:
+        if self._shadow_pool is None:
+            self._shadow_pool = concurrent.futures.ThreadPoolExecutor(
+                max_workers=4, thread_name_prefix="moderation-shadow"
+            )
+        self._shadow_pool.submit(run_blocking, steps)
+
+    def close(self) -> None:
+        """Wait for shadow checks, then close every connection and provider."""
+        if self._shadow_pool is not None:
+            self._shadow_pool.shutdown(wait=True)
+            self._shadow_pool = None
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+        self._close_providers()
+        if self._redis is not None:
+            self._redis.client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
