@@ -179,13 +179,13 @@ def _one_long_keyword(size: int) -> tuple[str, list[str]]:
 
 
 def _nested_keywords(size: int) -> tuple[str, list[str]]:
-    # Keywords a, aa, aaa, ...: every one ends at every position.
-    count = int((size / 4) ** 0.5)
-    return "a" * size, ["a" * length for length in range(1, count + 1)]
+    # Eight long keywords, each a suffix of the next: every one ends at most positions.
+    return "a" * size, ["a" * (size // 10 + extra) for extra in range(8)]
 
 
 def _many_keywords(size: int) -> tuple[str, list[str]]:
-    return "ab" * (size // 2), ["ab" * (size // 400) + "a"] * 4 + ["b" * 50] * 100
+    # Repeated keywords that overlap themselves, and keywords that never occur.
+    return "ab" * (size // 2), ["ab" * (size // 20) + "a"] * 4 + ["b" * 50] * 100
 
 
 def masking_growth(make: Callable[[int], tuple[str, list[str]]], size: int = 3_000) -> float:
