@@ -10,7 +10,10 @@ doing, and its latency counts from that time, so a server that falls behind show
 The client is a pool of one-connection httpx clients (one shared pool scans every
 connection per request and would measure itself, PERFORMANCE.md).
 
-    python bench/serve_hooks.py [--rate 200] [--seconds 10] [--budget-ms 200]
+    python bench/serve_hooks.py [--rate 200] [--seconds 10] [--budget-ms 200] [--repeat 3]
+
+The machine is shared and noisy: each hook run sits beside a run of GET /healthz on the
+same server and client (the floor), and the targets are judged on the median of the runs.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import argparse
 import asyncio
 import itertools
 import os
+import ssl
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,6 +42,7 @@ from moderation_tencent_chat.platform import TencentImPlatform
 TOKEN = "bench-callback-token"  # noqa: S105 - a made-up token for a local run
 MESSAGES = ("hello, see you at eight", "加我微信 abc123456", "你这个傻逼", "明天一起吃饭吗")
 START_TIMEOUT = 30.0
+_TLS = ssl.create_default_context()
 EMULATE = (sys.executable, "-m", "moderation_core", "emulate", "tencent_chat")
 
 
@@ -149,7 +155,8 @@ async def drive(
     """Send rate x seconds requests on schedule; latencies (s) from each one's slot."""
     idle: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
     clients = [
-        httpx.AsyncClient(limits=httpx.Limits(max_connections=1), timeout=5.0)
+        # One TLS context for all: each client would otherwise load the CA bundle (~30 ms).
+        httpx.AsyncClient(limits=httpx.Limits(max_connections=1), timeout=5.0, verify=_TLS)
         for _ in range(connections)
     ]
     for client in clients:
@@ -210,33 +217,42 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--budget-ms", type=int, default=200)
     parser.add_argument("--connections", type=int, default=96)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per case; medians judged")
     args = parser.parse_args()
     print(
         f"Tencent before-send hook, open loop at {args.rate:g} callbacks/s for {args.seconds:g} s"
+        f", {args.repeat} runs per case"
     )
-
     load = (args.rate, args.seconds, args.connections)
+
+    floor: list[float] = []
+    local: list[float] = []
     with serve(config(None, 1500)) as url:
-        # The same server and client on a route that does nothing: the machine's floor.
-        latencies, outcomes = asyncio.run(drive(probe_sender(url), *load))
-        report("GET /healthz (the floor)", latencies, outcomes, args.seconds)
-        latencies, outcomes = asyncio.run(drive(hook_sender(url), *load))
-    _, local_p99 = report("hook, local provider", latencies, outcomes, args.seconds)
+        for _ in range(args.repeat):
+            # The same server and client on a route that does nothing: the machine's floor,
+            # measured beside each hook run (this machine is shared and noisy).
+            latencies, outcomes = asyncio.run(drive(probe_sender(url), *load))
+            floor.append(report("GET /healthz (the floor)", latencies, outcomes, args.seconds)[1])
+            latencies, outcomes = asyncio.run(drive(hook_sender(url), *load))
+            local.append(report("hook, local provider", latencies, outcomes, args.seconds)[1])
 
     # The vendor answers after 30 s: every callback meets the budget.
+    hanging: list[float] = []
     with (
         hanging_vendor(30) as vendor,
         serve(config(vendor, args.budget_ms)) as url,
     ):
-        latencies, outcomes = asyncio.run(drive(hook_sender(url), *load))
+        for _ in range(args.repeat):
+            latencies, outcomes = asyncio.run(drive(hook_sender(url), *load))
+            name = f"hook, hanging vendor, budget {args.budget_ms} ms"
+            hanging.append(report(name, latencies, outcomes, args.seconds)[1])
         late = late_results(url)
-    _, hang_p99 = report(
-        f"hook, hanging vendor, budget {args.budget_ms} ms", latencies, outcomes, args.seconds
-    )
-    print(f"{'':<40} late results counted so far: {late:g} (the vendor answers after 30 s)")
+    print(f"{'':<40} late results counted: {late:g} (checks the vendor held past the budget)")
 
-    over = hang_p99 - args.budget_ms
+    local_p99, floor_p99 = statistics.median(local), statistics.median(floor)
+    over = statistics.median(hanging) - args.budget_ms
     print()
+    print(f"median p99: floor {floor_p99:.1f} ms, hook {local_p99:.1f} ms")
     print(f"local p99 {local_p99:.1f} ms (target <= 50): {'met' if local_p99 <= 50 else 'MISSED'}")
     print(
         f"hanging p99 = budget + {over:.1f} ms (target <= +50): {'met' if over <= 50 else 'MISSED'}"

@@ -84,14 +84,16 @@ def _checked(results: list[ItemResult], contents: Sequence[Content], provider: s
             f"provider returned {len(results)} results for {len(contents)} contents",
             provider=provider,
         )
-    stamped = list(results)
-    for index, (result, content) in enumerate(zip(stamped, contents, strict=True)):
+    stamped: list[ItemResult] | None = None  # a copy, made only if something changes
+    for index, result in enumerate(results):
         if isinstance(result, Verdict):
-            if result.provider != provider or result.content_id != content.id:
-                stamped[index] = attrs.evolve(result, provider=provider, content_id=content.id)
+            content_id = contents[index].id
+            if result.provider != provider or result.content_id != content_id:
+                stamped = list(results) if stamped is None else stamped
+                stamped[index] = attrs.evolve(result, provider=provider, content_id=content_id)
         elif isinstance(result, ProviderError) and result.provider is None:
             result.provider = provider
-    return stamped
+    return results if stamped is None else stamped
 
 
 def _bounded(request: httpx.Request, timeout: float, deadline: float | None) -> httpx.Request:

@@ -72,36 +72,44 @@ def _resume(steps: Steps[T], reply: Any, error: BaseException | None) -> Step | 
         reply = error = None
 
 
+def _called(step: Step) -> tuple[Any, BaseException | None]:
+    try:
+        return step(), None
+    except BaseException as exc:  # cancellation too: the plan's finally blocks see it
+        return None, exc
+    finally:
+        step = None  # as in _resume: a step holds its request
+
+
+async def _awaited(step: Step) -> tuple[Any, BaseException | None]:
+    try:
+        return await step(), None
+    except BaseException as exc:
+        return None, exc
+    finally:
+        step = None
+
+
 def run_blocking(steps: Steps[T]) -> T:
     """Run a plan, calling each step."""
-    step: Step | _Finished[T] | None = None
+    step = _resume(steps, None, None)
     try:
-        step = _resume(steps, None, None)
         while not isinstance(step, _Finished):
-            try:
-                reply, error = step(), None
-            except BaseException as exc:  # the plan's handlers and finally blocks see it
-                reply, error = None, exc
-            step = _resume(steps, reply, error)
+            step = _resume(steps, *_called(step))
         return step.value
     finally:
-        step = reply = error = None  # as in _resume: a step holds its request
+        step = None
 
 
 async def run_awaiting(steps: Steps[T]) -> T:
     """Run a plan, awaiting each step."""
-    step: Step | _Finished[T] | None = None
+    step = _resume(steps, None, None)
     try:
-        step = _resume(steps, None, None)
         while not isinstance(step, _Finished):
-            try:
-                reply, error = await step(), None
-            except BaseException as exc:  # cancellation too: the plan releases its gates
-                reply, error = None, exc
-            step = _resume(steps, reply, error)
+            step = _resume(steps, *(await _awaited(step)))
         return step.value
     finally:
-        step = reply = error = None
+        step = None
 
 
 def single(step: Step) -> Steps[Any]:

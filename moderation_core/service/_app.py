@@ -15,7 +15,6 @@ import pluggy
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -25,7 +24,7 @@ from moderation_core._moderator import AsyncModerator
 from moderation_core._plugins import make_plugin_manager
 
 from . import _hooks
-from ._api import check, evaluate
+from ._api import JsonEndpoint, check, evaluate
 from ._metrics import Metrics, MetricsPlugin
 from ._middleware import ServiceMiddleware
 from ._openapi import openapi_document
@@ -70,8 +69,8 @@ def create_app(
         state.readiness.add("redis", ping)
         state.closers.append(close)
     routes = [
-        Route("/v1/check", check, methods=["POST"]),
-        Route("/v1/evaluate", evaluate, methods=["POST"]),
+        Route("/v1/check", JsonEndpoint(check), methods=["POST"]),
+        Route("/v1/evaluate", JsonEndpoint(evaluate), methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
@@ -86,9 +85,6 @@ def create_app(
                 max_body_bytes=checked.serve.max_body_bytes,
                 metrics=metrics,
             ),
-            # Inside ours, so its 413 (a body that streams past the limit) becomes a
-            # problem; ours answers a Content-Length over the limit before any read.
-            Middleware(RequestBodyLimitMiddleware, max_body_size=checked.serve.max_body_bytes),
         ],
         exception_handlers={Problem: _problem, HTTPException: _http_problem},
         lifespan=_lifespan(state),
@@ -131,12 +127,8 @@ async def _problem(request: Request, exc: Exception) -> Response:
 async def _http_problem(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)  # noqa: S101 - registered for HTTPException only
     slug = _HTTP_PROBLEMS.get(exc.status_code, "invalid-request")
-    detail = str(exc.detail)
-    if slug == "body-too-large":  # it streamed past the limit: Content-Length did not say
-        limit = service_state(request).settings.max_body_bytes
-        detail = f"the body is longer than max_body_bytes ({limit} bytes)"
     headers = dict(exc.headers or {})
-    return problem_response(slug, detail, _request_id(request), headers)
+    return problem_response(slug, str(exc.detail), _request_id(request), headers)
 
 
 async def healthz(request: Request) -> Response:

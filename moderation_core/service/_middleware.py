@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hmac
 import ipaddress
+import itertools
 import json
 import logging
 import os
@@ -24,13 +25,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from moderation_core._model import Secret
 
 from ._metrics import Metrics
-from ._problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPES, problem_body
+from ._problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPES, Problem, problem_body
 
 __all__ = ["ServiceMiddleware", "is_loopback"]
 
 access_log = logging.getLogger("moderation_core.service.access")
 log = logging.getLogger("moderation_core.service")
 
+# Fresh ids: a random per-process prefix and a counter, unique across processes and
+# restarts without a system call per request (os.urandom is one).
+_ID_PREFIX = os.urandom(10).hex()
+_ID_COUNTER = itertools.count()
 # An incoming X-Request-Id is kept when it looks like an id (a proxy's or the caller's),
 # so one id follows a request across services; anything else gets a fresh one.
 _SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:@/+=-]{1,128}")
@@ -83,13 +88,28 @@ class ServiceMiddleware:
                 message["headers"] = [*message.get("headers", ()), id_header]
             await send(message)
 
+        limit = self.max_body_bytes
+        received = 0
+
+        async def receive_within_limit() -> Message:
+            # A body without Content-Length (chunked) is stopped as soon as it passes
+            # the limit, not read whole first; the endpoint's read raises a 413 problem.
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise Problem(
+                    "body-too-large", f"the body is longer than max_body_bytes ({limit} bytes)"
+                )
+            return message
+
         scope.setdefault("state", {})["request_id"] = request_id
         refusal = self._refusal(scope)
         try:
             if refusal is not None:
                 await _send_problem(send_with_id, refusal, request_id)
             else:
-                await self.app(scope, receive, send_with_id)
+                await self.app(scope, receive_within_limit, send_with_id)
         except Exception as exc:
             # Never a stack trace to the caller; the log keeps where, not the message
             # (an exception's text can quote a request's content or a URL with a key).
@@ -174,7 +194,7 @@ def _request_id(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == b"x-request-id" and _SANE_REQUEST_ID.fullmatch(value):
             return bytes(value).decode("ascii")
-    return os.urandom(16).hex()  # as unique as a uuid4, at a fraction of its cost
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):012x}"
 
 
 def _bearer(scope: Scope) -> bytes | None:

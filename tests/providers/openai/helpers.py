@@ -1,0 +1,110 @@
+"""Shared builders for the OpenAI tests: the fake key, config, emulator, moderators."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+
+from moderation_core import AllProvidersFailed, Moderator, ProviderError
+from moderation_core.testing import RecordingTransport
+from moderation_openai import CATEGORIES, OpenAIProvider
+from moderation_openai.emulator import OpenAIEmulator, make_emulator
+
+# A made-up key in the vendor's shape; tests/test_secrets.py here proves it never leaks.
+API_KEY = "sk-test-openai-9f3b1c7d5e2a46808c1d"
+BASE_URL = "http://openai.test"
+PATH = "/v1/moderations"
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def emulator(**options: Any) -> OpenAIEmulator:
+    return make_emulator(api_key=API_KEY, **options)
+
+
+def table(**overrides: Any) -> dict[str, Any]:
+    """A ``[providers.openai]`` table with the fake key, no rate limit (tests send fast)."""
+    result: dict[str, Any] = {
+        "type": "openai",
+        "api_key": API_KEY,
+        "base_url": BASE_URL,
+        "rate_limit": 0,
+    }
+    result.update(overrides)
+    return {k: v for k, v in result.items() if v is not None}
+
+
+def config(**overrides: Any) -> dict[str, Any]:
+    return {"providers": {"openai": table(**overrides)}}
+
+
+def provider(**overrides: Any) -> OpenAIProvider:
+    return OpenAIProvider(
+        "openai", OpenAIProvider.read_config("openai", table(**overrides), "<test>")
+    )
+
+
+def moderator(handler: Handler | RecordingTransport, **overrides: Any) -> Moderator:
+    transport = handler if isinstance(handler, RecordingTransport) else httpx.MockTransport(handler)
+    return Moderator.from_config(config(**overrides), transport=transport)
+
+
+def answer(
+    body: Mapping[str, Any] | str | bytes,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> RecordingTransport:
+    """A recording handler answering every request with ``body`` (JSON for a mapping)."""
+    if isinstance(body, Mapping):
+        content = json.dumps(body).encode()
+    else:
+        content = body.encode() if isinstance(body, str) else body
+    return RecordingTransport(
+        lambda _request: httpx.Response(status, content=content, headers=headers)
+    )
+
+
+def error_body(message: str, error_type: str, code: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": error_type, "param": None, "code": code}}
+
+
+def result(
+    scores: Mapping[str, float | None] | None = None,
+    flags: Mapping[str, bool | None] | None = None,
+    *,
+    flagged: bool | None = None,
+) -> dict[str, Any]:
+    """One result: every category low unless ``scores`` says otherwise; flags from the
+    scores at 0.5 unless ``flags`` says otherwise."""
+    all_scores: dict[str, float | None] = dict.fromkeys(CATEGORIES, 0.00001)
+    all_scores.update(scores or {})
+    all_flags: dict[str, bool | None] = {
+        k: (v is not None and v >= 0.5) for k, v in all_scores.items()
+    }
+    all_flags.update(flags or {})
+    return {
+        "flagged": any(all_flags.values()) if flagged is None else flagged,
+        "categories": all_flags,
+        "category_scores": all_scores,
+    }
+
+
+def response(*results: Mapping[str, Any]) -> dict[str, Any]:
+    return {"id": "modr-test", "model": "omni-moderation-latest", "results": list(results)}
+
+
+def sent_json(request: httpx.Request) -> Any:
+    return json.loads(request.content)
+
+
+def failure(mod: Moderator, item: Any = "some text") -> ProviderError:
+    """The one provider error behind a check that failed."""
+    try:
+        mod.check(item)
+    except AllProvidersFailed as group:
+        (error,) = group.exceptions
+        return error
+    raise AssertionError("the check did not fail")
