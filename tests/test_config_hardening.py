@@ -386,3 +386,21 @@ def test_fuzzed_configs_give_a_moderator_or_a_config_error(
     finally:
         logging.disable(logging.NOTSET)
     assert error is None or isinstance(error, ConfigError), error
+
+
+def test_a_missing_lexicon_names_the_file_the_provider_and_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "moderation.toml"
+    config.write_text(
+        '[providers.words]\ntype = "local"\n'
+        'lexicons = [{ path = "nope.txt", label = "ABUSE" },\n'
+        '            { path = "gone.txt", label = "AD" }]\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as caught:
+        Moderator(config)
+    assert caught.value.problems == (
+        f"{config} [providers.words]: lexicons[0].path: lexicon file nope.txt does not exist "
+        f"(relative paths start at {tmp_path})",
+        f"{config} [providers.words]: lexicons[1].path: lexicon file gone.txt does not exist "
+        f"(relative paths start at {tmp_path})",
+    )

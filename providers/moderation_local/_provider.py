@@ -21,6 +21,7 @@ from moderation_core import (
     Provider,
     Verdict,
 )
+from moderation_core._config import config_error
 from moderation_core._masking import mask_spans
 
 from ._engine import Engine, Hit, Lexicon, builtin_lexicons, read_lexicon
@@ -93,17 +94,24 @@ class LocalProvider(Provider[LocalConfig]):
         super().__init__(name, config)
         root = base_dir or Path.cwd()
         lexicons: list[Lexicon] = builtin_lexicons() if config.builtin else []
-        for spec in config.lexicons:
+        problems: list[str] = []  # every unreadable lexicon, named by its key, at once
+        for index, spec in enumerate(config.lexicons):
             path = Path(spec.path).expanduser()
-            lexicons.append(
-                read_lexicon(
-                    path if path.is_absolute() else root / path,
-                    label=_label(spec.label),
-                    decision=_decision(spec.decision),
-                    sublabel=spec.sublabel,
-                    name=spec.path,
+            try:
+                lexicons.append(
+                    read_lexicon(
+                        path if path.is_absolute() else root / path,
+                        label=_label(spec.label),
+                        decision=_decision(spec.decision),
+                        sublabel=spec.sublabel,
+                        name=spec.path,
+                    )
                 )
-            )
+            except ConfigError as exc:
+                relative = "" if path.is_absolute() else f" (relative paths start at {root})"
+                problems.append(f"[providers.{name}] lexicons[{index}].path: {exc}{relative}")
+        if problems:
+            raise config_error(problems)
         try:
             self.engine = Engine(
                 lexicons,
@@ -119,8 +127,16 @@ class LocalProvider(Provider[LocalConfig]):
     def from_config(
         cls, name: str, table: Mapping[str, Any], where: str, *, base_dir: Path | None = None
     ) -> LocalProvider:
-        # Overridden only to hand base_dir on: lexicon paths start at the config's folder.
-        return cls(name, cls.read_config(name, table, where), base_dir=base_dir)
+        # Overridden to hand base_dir on (lexicon paths start at the config's folder) and
+        # to name the config file in front of the provider's own problems.
+        config = cls.read_config(name, table, where)
+        try:
+            return cls(name, config, base_dir=base_dir)
+        except ConfigError as exc:
+            table_name = f"[providers.{name}]"
+            raise config_error(
+                [f"{where}: {p.removeprefix(table_name).lstrip()}" for p in exc.problems]
+            ) from None
 
     @property
     def capabilities(self) -> Capabilities:
