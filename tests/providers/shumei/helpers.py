@@ -11,9 +11,10 @@ import httpx
 from moderation_core import AllProvidersFailed, AsyncModerator, Moderator, ProviderError
 from moderation_core.testing import RecordingTransport
 from moderation_shumei.emulator import ShumeiEmulator, make_emulator
+from tests import fake_secrets as secrets
 
 # Fake credentials of this suite (tests/fake_secrets.py holds the other vendors').
-ACCESS_KEY = "shumei-test-access-key-8c1d5e"
+ACCESS_KEY = secrets.SHUMEI_ACCESS_KEY
 APP_ID = "fake-app"
 BASE_URL = "https://shumei.test"
 PATH = "/text/v4"

@@ -142,7 +142,9 @@ def test_scenes_pick_event_ids_in_any_case() -> None:
     assert provider.event_id(None) == "default_event"
 
 
-@pytest.mark.parametrize("risk_type", ["TEXTRISK", "POLITY", "TEXTRISK_FRUAD", "EROTIC_DIRTY_ADVERT"])
+@pytest.mark.parametrize(
+    "risk_type", ["TEXTRISK", "POLITY", "TEXTRISK_FRUAD", "EROTIC_DIRTY_ADVERT"]
+)
 def test_risk_types(risk_type: str) -> None:
     assert build(risk_type=risk_type).config.risk_type == risk_type
 
@@ -191,4 +193,3 @@ def test_no_credential_in_repr_describe_or_config_errors() -> None:
         build(risk_type="nope", region="mars")
     assert ACCESS_KEY not in str(caught.value)
     assert ACCESS_KEY not in repr(caught.value.problems)
-

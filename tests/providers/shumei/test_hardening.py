@@ -121,14 +121,17 @@ def test_no_credential_in_errors_logs_or_reprs(caplog: pytest.LogCaptureFixture)
     emu = emulator()
     recording = RecordingTransport(emu)
     seen: list[str] = []
-    with caplog.at_level(logging.DEBUG), Moderator.from_config(config(), transport=recording) as mod:
+    with (
+        caplog.at_level(logging.DEBUG),
+        Moderator.from_config(config(), transport=recording) as mod,
+    ):
         seen += [repr(mod), repr(mod.providers[0]), repr(mod.providers[0].config), repr(emu)]
         for fault in FAULTS:
             if fault == "slow":
                 continue
             try:
                 seen.append(repr(mod.check(f"x [[fault:{fault}]]")))
-            except Exception as exc:  # noqa: BLE001 - every error's text is what we inspect
+            except Exception as exc:  # every error: its text is what we inspect
                 seen += [str(exc), repr(exc), repr(exc.__cause__), repr(exc.__context__)]
                 seen += [f"{e} {e!r}" for e in getattr(exc, "exceptions", ())]
     seen += [record.getMessage() for record in caplog.records]

@@ -42,7 +42,9 @@ ALL_TYPES = "TEXTRISK_FRUAD_TEXTMINOR"
 
 
 def check(text: str, **overrides: Any) -> Verdict:
-    with Moderator.from_config(config(**overrides), transport=httpx.MockTransport(emulator())) as mod:
+    with Moderator.from_config(
+        config(**overrides), transport=httpx.MockTransport(emulator())
+    ) as mod:
         return mod.check(text)
 
 
@@ -138,9 +140,13 @@ def test_score_prefers_the_entry_behind_the_verdict() -> None:
         {"riskLabel1": "ad", "riskLabel2": "jiahaoyou", "probability": 0.9},
         {"riskLabel1": "ad", "riskLabel2": "lianxifangshi", "probability": 0.42},
     ]
-    exact = crafted(riskLevel="REJECT", riskLabel1="ad", riskLabel2="lianxifangshi", allLabels=all_labels)
+    exact = crafted(
+        riskLevel="REJECT", riskLabel1="ad", riskLabel2="lianxifangshi", allLabels=all_labels
+    )
     assert exact.score == 42
-    same_label = crafted(riskLevel="REJECT", riskLabel1="ad", riskLabel2="other", allLabels=all_labels)
+    same_label = crafted(
+        riskLevel="REJECT", riskLabel1="ad", riskLabel2="other", allLabels=all_labels
+    )
     assert same_label.score == 90
     unmatched = crafted(riskLevel="REJECT", riskLabel1="porn", allLabels=all_labels)
     assert unmatched.score is None
@@ -148,7 +154,9 @@ def test_score_prefers_the_entry_behind_the_verdict() -> None:
 
 def test_keywords_from_matched_lists_and_risk_segments_without_repeats() -> None:
     detail = {
-        "matchedLists": [{"name": "l", "words": [{"word": "aa", "position": [0, 1]}, {"word": "bb"}]}],
+        "matchedLists": [
+            {"name": "l", "words": [{"word": "aa", "position": [0, 1]}, {"word": "bb"}]}
+        ],
         "riskSegments": [{"segment": "cc dd", "position": [3, 7]}, {"segment": "aa"}],
     }
     other = {"matchedLists": [{"name": "l", "words": [{"word": "not-this-label"}]}]}

@@ -99,7 +99,11 @@ def test_one_text_per_request() -> None:
     with Moderator.from_config(config(), transport=recording) as mod:
         verdicts = mod.check_many(["hello", "你这个傻逼", "加我微信"])
     assert [v.decision for v in verdicts] == [Decision.PASS, Decision.BLOCK, Decision.REVIEW]
-    assert [sent(r)["data"]["text"] for r in recording.requests] == ["hello", "你这个傻逼", "加我微信"]
+    assert [sent(r)["data"]["text"] for r in recording.requests] == [
+        "hello",
+        "你这个傻逼",
+        "加我微信",
+    ]
 
 
 def test_long_text_is_split_before_shumei_would_answer_1905() -> None:
