@@ -10,6 +10,7 @@ HUANXIN_CLIENT_SECRET = "YXA6client-secret-9b2c7a5e3f1d"
 HUANXIN_CALLBACK_SECRET = "callback-secret-6e4d2b"
 
 SHUMEI_ACCESS_KEY = "shumei-test-access-key-8c1d5e"
+OPENAI_API_KEY = "sk-test-openai-9f3b1c7d5e2a46808c1d"
 
 ALL = (
     TENCENT_SECRET_KEY,
@@ -17,4 +18,5 @@ ALL = (
     HUANXIN_CLIENT_SECRET,
     HUANXIN_CALLBACK_SECRET,
     SHUMEI_ACCESS_KEY,
+    OPENAI_API_KEY,
 )

@@ -168,16 +168,18 @@ def judge(
 ) -> tuple[Decision, str | None]:
     """The decision for one result, and the category it rests on (None for a PASS, or
     for a flag that names no category). A category blocks when its ``block_at`` is met,
-    or, without one, when the vendor flagged it; it asks for review at its (or the
-    config's) ``review_at``. Among the categories that decided, the highest score wins."""
+    or, without one (or without a score), when the vendor flagged it; it asks for
+    review at its (or the config's) ``review_at``. Among the categories that decided,
+    the highest score wins."""
     scores = {key: score for key, score in result.category_scores.items() if score is not None}
     blocking = []
     for key in scores.keys() | result.categories.keys():
         block_at = thresholds[key].block_at if key in thresholds else None
-        if block_at is None:
+        score = scores.get(key)
+        if block_at is None or score is None:  # no score to hold block_at against: the flag
             if result.categories.get(key) is True:
                 blocking.append(key)
-        elif scores.get(key, -1.0) >= block_at:
+        elif score >= block_at:
             blocking.append(key)
     if blocking:
         return Decision.BLOCK, _highest(blocking, scores)

@@ -12,9 +12,10 @@ from moderation_core import AllProvidersFailed, Moderator, ProviderError
 from moderation_core.testing import RecordingTransport
 from moderation_openai import CATEGORIES, OpenAIProvider
 from moderation_openai.emulator import OpenAIEmulator, make_emulator
+from tests import fake_secrets as secrets
 
 # A made-up key in the vendor's shape; tests/test_secrets.py here proves it never leaks.
-API_KEY = "sk-test-openai-9f3b1c7d5e2a46808c1d"
+API_KEY = secrets.OPENAI_API_KEY
 BASE_URL = "http://openai.test"
 PATH = "/v1/moderations"
 
@@ -22,7 +23,7 @@ Handler = Callable[[httpx.Request], httpx.Response]
 
 
 def emulator(**options: Any) -> OpenAIEmulator:
-    return make_emulator(api_key=API_KEY, **options)
+    return make_emulator(**{"api_key": API_KEY, **options})
 
 
 def table(**overrides: Any) -> dict[str, Any]:

@@ -101,6 +101,13 @@ def test_a_category_block_at_replaces_the_vendor_flag() -> None:
     assert _judge(flagged, lenient) == (Decision.REVIEW, "harassment")
 
 
+def test_a_block_at_without_a_score_leaves_the_vendor_flag_in_charge() -> None:
+    raw = result({}, {"illicit": True})
+    raw["category_scores"]["illicit"] = None
+    bands = {"illicit": CategoryThresholds(block_at=0.9)}
+    assert _judge(raw, bands) == (Decision.BLOCK, "illicit")
+
+
 def test_a_category_review_at_overrides_the_config_one() -> None:
     bands = {"violence": CategoryThresholds(review_at=0.05)}
     assert _judge(result({"violence": 0.06}), bands) == (Decision.REVIEW, "violence")
@@ -110,14 +117,14 @@ def test_a_category_review_at_overrides_the_config_one() -> None:
 
 def test_flagged_without_a_category_is_never_a_pass() -> None:
     raw = result({"hate": 0.2}, flagged=True)
-    assert not any(raw["categories"].values())  # type: ignore[union-attr]
+    assert not any(raw["categories"].values())
     assert _judge(raw) == (Decision.BLOCK, "hate")
 
 
 def test_null_illicit_flags_and_missing_scores_are_tolerated() -> None:
     raw = result({"harassment": 0.9}, {"illicit": None, "illicit/violent": None})
-    del raw["category_scores"]["illicit"]  # type: ignore[attr-defined]
-    raw["category_scores"]["illicit/violent"] = None  # type: ignore[index]
+    del raw["category_scores"]["illicit"]
+    raw["category_scores"]["illicit/violent"] = None
     assert _judge(raw) == (Decision.BLOCK, "harassment")
     assert _judge(result({}, {"illicit": None})) == (Decision.PASS, None)
 
