@@ -18,24 +18,38 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pluggy
 from prometheus_client import Counter, Histogram
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from moderation_core._config import config_error, make_config_converter, structure_config
+from moderation_core._config import Config, config_error, make_config_converter, structure_config
 from moderation_core._errors import ConfigError
 from moderation_core._plugins import default_plugin_manager
-from moderation_core._replay import replay_cache
+from moderation_core._replay import MemoryReplayCache, RedisReplayCache, ReplayCache
 
-from ._hooks_runner import HookEnvironment, HookForbidden, HookRunner, presend_registry
+from ._hooks_runner import (
+    HookEnvironment,
+    HookForbidden,
+    HookRunner,
+    PreSendHook,
+    presend_registry,
+)
 from ._metrics import Metrics
 from ._problems import PROBLEM_MEDIA_TYPE
 from ._state import AppState
 
-__all__ = ["HookMetrics", "build_hook_runners", "hook_openapi_paths", "hook_routes"]
+__all__ = [
+    "HookMetrics",
+    "build_hook_runners",
+    "hook_openapi_paths",
+    "hook_routes",
+    "hook_settings",
+]
 
 # A hook answer is on the platform's send path: its buckets are finer than the API's.
+_REDIS_TIMEOUT = 0.5  # seconds; on a timeout the cache answers from memory for a while
 _HOOK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 1.5, 2, 5)
 
 
@@ -75,37 +89,69 @@ class HookMetrics:
         self.late_results.labels(hook, outcome).inc()
 
 
-def build_hook_runners(
-    state: AppState, observer: HookMetrics | None = None
-) -> dict[str, HookRunner]:
-    """A runner for each ``[serve.hooks.NAME]`` table; every problem in one ConfigError."""
-    tables = state.settings.hooks
+def hook_settings(
+    config: Config, pm: pluggy.PluginManager
+) -> dict[str, tuple[type[PreSendHook], Any]]:
+    """Each ``[serve.hooks.NAME]`` table checked against its platform's adapter: the
+    adapter class and the structured settings, by name; every problem in one
+    ConfigError (``moderation config check`` can call this: no moderator needed)."""
+    tables = config.serve.hooks
     if not tables:
         return {}
-    moderator = state.moderator
-    registry = presend_registry(moderator._pm)  # the app's own plugin manager
-    checked = frozenset(
-        kind for provider in moderator.providers for kind in provider.capabilities.content_types
-    )
-    environment = HookEnvironment(checks=checked.__contains__)
+    registry = presend_registry(pm)
     converter = make_config_converter()
-    runners: dict[str, HookRunner] = {}
+    checked: dict[str, tuple[type[PreSendHook], Any]] = {}
     problems: list[str] = []
     for name, table in tables.items():
-        where = state.config.where("serve", "hooks", name)
+        where = config.where("serve", "hooks", name)
         try:
             hook_class = registry.get(name, where)
             settings = structure_config(converter, hook_class.settings_class, table, where)
         except ConfigError as exc:
             problems.extend(getattr(exc, "problems", None) or (str(exc),))
             continue
-        replay = replay_cache(state.config.moderation.redis_url, ttl=hook_class.replay_ttl)
-        runners[name] = HookRunner(
-            hook_class(settings, environment), moderator, replay, observer=observer
-        )
+        checked[name] = (hook_class, settings)
     if problems:
         raise config_error(problems)
+    return checked
+
+
+def build_hook_runners(
+    state: AppState, observer: HookMetrics | None = None
+) -> dict[str, HookRunner]:
+    """A runner for each ``[serve.hooks.NAME]`` table (see ``hook_settings``)."""
+    moderator = state.moderator
+    # The app's own plugin manager, the one its moderator was built with.
+    tables = hook_settings(state.config, moderator._pm)
+    checked = frozenset(
+        kind for provider in moderator.providers for kind in provider.capabilities.content_types
+    )
+    environment = HookEnvironment(checks=checked.__contains__)
+    runners: dict[str, HookRunner] = {}
+    for name, (hook_class, settings) in tables.items():
+        replay = _replay_cache(state, hook_class.replay_ttl)
+        hook = hook_class(settings, environment)
+        runners[name] = HookRunner(hook, moderator, replay, observer=observer)
     return runners
+
+
+def _replay_cache(state: AppState, ttl: float) -> ReplayCache:
+    """In Redis when ``redis_url`` is set (every worker remembers what any one saw),
+    with the core's short timeouts: a replay check must not eat a hook's budget."""
+    redis_url = state.config.moderation.redis_url
+    if redis_url is None:
+        return MemoryReplayCache(ttl)
+    import redis  # noqa: PLC0415 - only with redis_url
+
+    client = redis.Redis.from_url(
+        redis_url, socket_connect_timeout=_REDIS_TIMEOUT, socket_timeout=_REDIS_TIMEOUT
+    )
+
+    async def close() -> None:
+        client.close()
+
+    state.closers.append(close)
+    return RedisReplayCache(client, ttl)
 
 
 def hook_routes(state: AppState) -> list[BaseRoute]:

@@ -126,7 +126,7 @@ class TencentPreSendHook:
         try:
             data = _object(request.body)
         except WebhookError as exc:
-            return HookReply(body=self._unreadable(str(exc)), kind="reject")
+            return HookReply(body=self._unreadable(scene, str(exc)), kind="reject")
         return self._message(scene, command or "", data)
 
     def _result_notify(self, request: HookRequest) -> HookReply:
@@ -147,7 +147,7 @@ class TencentPreSendHook:
     ) -> HookReply | HookMessage:
         body = data.get("MsgBody")
         if not isinstance(body, list):
-            return HookReply(body=self._unreadable("MsgBody is not a list"), kind="reject")
+            return HookReply(body=self._unreadable(scene, "MsgBody is not a list"), kind="reject")
         try:
             contents = tuple(self._contents(body))
         except InvalidContent as exc:
@@ -159,7 +159,7 @@ class TencentPreSendHook:
             replay_key = dedupe_key(self.name, command, data)
         except (ValueError, TypeError, RecursionError):
             return HookReply(
-                body=self._unreadable("the body cannot be read as JSON"), kind="reject"
+                body=self._unreadable(scene, "the body cannot be read as JSON"), kind="reject"
             )
         return HookMessage(
             contents=contents,
@@ -216,9 +216,9 @@ class TencentPreSendHook:
             code = _REJECT  # the other scene's custom range: plain reject here
         return _reply(code, _bounded(reason))
 
-    def _unreadable(self, why: str) -> dict[str, Any]:
+    def _unreadable(self, scene: str, why: str) -> dict[str, Any]:
         # A before-callback we cannot read is never delivered on our word.
-        return _reply(_REJECT, _bounded(f"the callback cannot be read: {why}"))
+        return self._reject(scene, f"the callback cannot be read: {why}")
 
 
 # -- reading ---------------------------------------------------------------------------

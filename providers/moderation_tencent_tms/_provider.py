@@ -49,7 +49,10 @@ MAX_TEXT_CHARS: Final = 10_000  # Unicode characters before base64 (CONTRACTS-MO
 DEFAULT_RATE_LIMIT: Final = 975.0
 DEFAULT_REGION: Final = "ap-singapore"
 DEFAULT_ROOT_DOMAIN: Final = "tencentcloudapi.com"
-_ACTIONS: Final = {ContentType.TEXT: ("TextModeration", "tms"), ContentType.IMAGE: ("ImageModeration", "ims")}  # fmt: skip
+_ACTIONS: Final = {
+    ContentType.TEXT: ("TextModeration", "tms"),
+    ContentType.IMAGE: ("ImageModeration", "ims"),
+}
 _BIZ_TYPE: Final = re.compile(r"[A-Za-z0-9_]{3,32}")  # the intl doc's BizType rule
 _DATA_ID: Final = re.compile(r"[A-Za-z0-9_\-@#]{1,64}")
 _REGION: Final = re.compile(r"[a-z]+(-[a-z0-9]+)+")
@@ -59,11 +62,13 @@ _JSON: Final = "application/json"  # exactly: the signature covers it, and the S
 
 def _check_region(_inst: object, _attr: object, value: str) -> None:
     if not _REGION.fullmatch(value):
-        raise ValueError(f"region must be a Tencent Cloud region such as ap-singapore, got {value!r}")
+        raise ValueError(
+            f"region must be a Tencent Cloud region such as ap-singapore, got {value!r}"
+        )
 
 
 def _check_domain(_inst: object, _attr: object, value: str) -> None:
-    if not _DOMAIN.fullmatch(value):
+    if len(value) > 253 or not _DOMAIN.fullmatch(value):  # 253: the DNS name limit
         raise ValueError(
             f"root_domain must be a domain such as tencentcloudapi.com, got {value[:64]!r}"
         )
@@ -76,6 +81,11 @@ def _check_biz_type(_inst: object, _attr: object, value: str | None) -> None:
         )
 
 
+def _check_rate_limit(_inst: object, _attr: object, value: float | None) -> None:
+    if value is not None and value < 0:
+        raise ValueError(f"rate_limit must be 0 (no limit) or more requests/s, got {value:g}")
+
+
 @attrs.define(kw_only=True)
 class TencentTmsConfig(HttpProviderConfig):
     """``[providers.NAME]`` with ``type = "tencent_tms"``; see docs/providers/tencent_tms.md."""
@@ -86,9 +96,7 @@ class TencentTmsConfig(HttpProviderConfig):
     region: str = attrs.field(default=DEFAULT_REGION, validator=_check_region)
     root_domain: str = attrs.field(default=DEFAULT_ROOT_DOMAIN, validator=_check_domain)
     biz_type: str | None = attrs.field(default=None, validator=_check_biz_type)
-    rate_limit: float | None = attrs.field(
-        default=DEFAULT_RATE_LIMIT, validator=attrs.validators.optional(attrs.validators.ge(0))
-    )
+    rate_limit: float | None = attrs.field(default=DEFAULT_RATE_LIMIT, validator=_check_rate_limit)
 
     def problems(self) -> list[str]:
         """Checks across keys, every one reported at once."""

@@ -83,6 +83,7 @@ _HINTS: Final = {
     "UnsupportedRegion": "check region",
     "ResourcesSoldOut": "the resource package is used up",
 }
+_BILLING_CODES: Final = frozenset({"UnauthorizedOperation.Unauthorized", "ResourcesSoldOut"})
 _AUTH_CODES: Final = frozenset(
     {"UnauthorizedOperation", "IpInBlacklist", "IpNotInWhitelist", "InvalidCredential"}
 )
@@ -123,7 +124,7 @@ def error_for(code: str, message: str, *, secrets: Iterable[str] = ()) -> Provid
     if hint:
         shown += f" ({hint})"
     family = _family(code)
-    if code == "UnauthorizedOperation.Unauthorized" or code == "ResourcesSoldOut":
+    if code in _BILLING_CODES:
         return ProviderError(shown, code=code)  # billing, not load: no retry helps
     if family == "AuthFailure" or code in _AUTH_CODES:
         return AuthError(shown, code=code)

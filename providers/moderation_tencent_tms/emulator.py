@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 # The signing page's example credentials (vector T1): nobody's account.
-DEMO_SECRET_ID: Final = "AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE"
+DEMO_SECRET_ID: Final = "AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE"  # noqa: S105
 DEMO_SECRET_KEY: Final = "Gu5t9xGARNpq86cd98joQYCN3EXAMPLE"  # noqa: S105
 
 VERSION: Final = "2020-12-29"
@@ -61,10 +61,31 @@ _DATA_ID: Final = re.compile(r"[A-Za-z0-9_\-@#]{1,64}")
 _ERROR_CODE: Final = re.compile(r"[A-Z][A-Za-z]+(\.[A-Za-z0-9]+)*")
 _MARKER: Final = re.compile(r"\[\[(fault|slow|suggestion|label):([^\]]*)\]\]")
 _TEXT_KEYS: Final = frozenset(
-    {"Content", "BizType", "DataId", "User", "Device", "SourceLanguage", "Type", "SessionId", "BizTag"}  # fmt: skip
+    {
+        "Content",
+        "BizType",
+        "DataId",
+        "User",
+        "Device",
+        "SourceLanguage",
+        "Type",
+        "SessionId",
+        "BizTag",
+    }
 )
 _IMAGE_KEYS: Final = frozenset(
-    {"BizType", "DataId", "FileContent", "FileUrl", "Interval", "MaxFrames", "User", "Device", "Type", "BizTag"}  # fmt: skip
+    {
+        "BizType",
+        "DataId",
+        "FileContent",
+        "FileUrl",
+        "Interval",
+        "MaxFrames",
+        "User",
+        "Device",
+        "Type",
+        "BizTag",
+    }
 )
 _USER_STRINGS: Final = ("UserId", "Nickname", "Phone", "HeadUrl", "Desc", "RoomId", "ReceiverId")
 
@@ -285,7 +306,9 @@ def _json(body: Any, status: int = 200) -> httpx.Response:
 
 
 def _error(code: str, message: str, request_id: str) -> httpx.Response:
-    return _json({"Response": {"Error": {"Code": code, "Message": message}, "RequestId": request_id}})
+    return _json(
+        {"Response": {"Error": {"Code": code, "Message": message}, "RequestId": request_id}}
+    )
 
 
 def check_fault(fault: str) -> None:
@@ -350,8 +373,8 @@ def _parse_int(name: str, value: object) -> int:
 def _names(value: object) -> tuple[str, ...] | None:
     if value is None or value == "":
         return None
-    items = value.split(",") if isinstance(value, str) else value
-    return tuple(str(item).strip() for item in items if str(item).strip())  # type: ignore[union-attr]
+    items: Iterable[object] = value.split(",") if isinstance(value, str) else value  # type: ignore[assignment]
+    return tuple(str(item).strip() for item in items if str(item).strip())
 
 
 class TencentTmsEmulator:
@@ -430,7 +453,7 @@ class TencentTmsEmulator:
     def _check_headers(self, request: httpx.Request) -> str:
         if request.method != "POST":
             raise _Refusal("UnsupportedOperation", "The emulator takes POST requests only.")
-        action = request.headers.get("X-TC-Action")
+        action: str | None = request.headers.get("X-TC-Action")
         if not action:
             raise _Refusal("MissingParameter", "The X-TC-Action header is missing.")
         if action not in _SERVICES:
@@ -443,14 +466,18 @@ class TencentTmsEmulator:
         region = request.headers.get("X-TC-Region")
         if not region:
             raise _Refusal("MissingParameter", "The X-TC-Region header is missing.")
-        if not _REGION.fullmatch(region) or (self.regions is not None and region not in self.regions):
+        if not _REGION.fullmatch(region) or (
+            self.regions is not None and region not in self.regions
+        ):
             raise _Refusal("UnsupportedRegion")
         return action
 
     def _check_signature(self, request: httpx.Request, action: str) -> None:
         header = request.headers.get("Authorization")
         if not header:
-            raise _Refusal("AuthFailure.InvalidAuthorization", "The Authorization header is missing.")
+            raise _Refusal(
+                "AuthFailure.InvalidAuthorization", "The Authorization header is missing."
+            )
         try:
             auth = parse_authorization(header)
         except ValueError:
@@ -544,7 +571,9 @@ class TencentTmsEmulator:
             if self.biz_types is not None and biz_type not in self.biz_types:
                 raise _Refusal("InvalidParameterValue.InvalidBizType", "No such BizType policy.")
         data_id = body.get("DataId")
-        if data_id is not None and (not isinstance(data_id, str) or not _DATA_ID.fullmatch(data_id)):
+        if data_id is not None and (
+            not isinstance(data_id, str) or not _DATA_ID.fullmatch(data_id)
+        ):
             raise _Refusal(data_id_code, "DataId must be 1-64 of A-Z a-z 0-9 _ - @ #.")
         user = body.get("User")
         if user is not None and (
@@ -572,7 +601,9 @@ class TencentTmsEmulator:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
-            raise _Refusal("InvalidParameterValue.ErrFileContent", "Content is not UTF-8.") from None
+            raise _Refusal(
+                "InvalidParameterValue.ErrFileContent", "Content is not UTF-8."
+            ) from None
         if not text:
             raise _Refusal("InvalidParameterValue.InvalidContent", "Content is empty.")
         if len(text) > _MAX_TEXT_CHARS:
@@ -595,7 +626,9 @@ class TencentTmsEmulator:
         if not url and not content:
             raise _Refusal("InvalidParameterValue.EmptyImageContent", "FileUrl or FileContent.")
         if url and content:
-            raise _Refusal("InvalidParameterValue.InvalidContent", "FileUrl or FileContent, not both.")
+            raise _Refusal(
+                "InvalidParameterValue.InvalidContent", "FileUrl or FileContent, not both."
+            )
         if url:
             if not isinstance(url, str) or not url.lower().startswith(("http://", "https://")):
                 raise _Refusal("InvalidParameterValue.InvalidContent", "FileUrl must be http(s).")
@@ -665,7 +698,13 @@ class TencentTmsEmulator:
             "SubLabel": sublabel,
             "Score": score,
         }
-        detail = {"Scene": label, "Suggestion": suggestion, "Label": label, "SubLabel": sublabel, "Score": score}  # fmt: skip
+        detail = {
+            "Scene": label,
+            "Suggestion": suggestion,
+            "Label": label,
+            "SubLabel": sublabel,
+            "Score": score,
+        }
         if image:
             answer.update(
                 FileMD5="",
@@ -681,7 +720,13 @@ class TencentTmsEmulator:
             answer.update(
                 Keywords=hits,
                 DetailResults=[
-                    {**detail, "Keywords": hits or None, "LibType": lib_type, "LibId": "", "LibName": ""}  # fmt: skip
+                    {
+                        **detail,
+                        "Keywords": hits or None,
+                        "LibType": lib_type,
+                        "LibId": "",
+                        "LibName": "",
+                    }
                 ],
                 RiskDetails=None,
                 Extra="",
@@ -738,7 +783,9 @@ def make_emulator(**options: Any) -> TencentTmsEmulator:
             parsed[name] = _parse_optional_float(name, value)
         elif name in ("latency", "skew"):
             number = _parse_optional_float(name, value)
-            parsed[name] = (number or 0.0) if name == "latency" else (number if number is not None else _SKEW)  # fmt: skip
+            parsed[name] = (
+                (number or 0.0) if name == "latency" else (number if number is not None else _SKEW)
+            )
         elif name in ("secret_id", "secret_key"):
             if value not in (None, ""):
                 parsed[name] = str(value)

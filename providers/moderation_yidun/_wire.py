@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, get_args, get_origin
 from urllib.parse import quote, quote_plus
@@ -119,7 +120,7 @@ MAX_KEYWORD_CHARS = 256
 def error_for(code: int, msg: str, *, secrets: Sequence[str] = ()) -> ProviderError:
     """The typed error for a body ``code`` other than 200."""
     text = _scrub(msg, secrets)
-    message = f"Yidun refused the request (code {code})"
+    message = "Yidun refused the request"  # the error's str adds the code
     if text:
         message += f": {text}"
     if code in CLOCK_CODES:
@@ -142,7 +143,8 @@ def _scrub(text: str, secrets: Sequence[str]) -> str:
     for secret in secrets:
         if secret:
             for spelling in {secret, quote(secret, safe=""), quote_plus(secret)}:
-                text = text.replace(spelling, "***")
+                # Hex digests are compared without regard to case, so echoed in either.
+                text = re.sub(re.escape(spelling), "***", text, flags=re.IGNORECASE)
     text = " ".join(text.split())
     return text if len(text) <= _MAX_MSG else text[: _MAX_MSG - 3] + "..."
 
@@ -225,6 +227,17 @@ def _strict_str(value: object, _type: type) -> str:
     return value
 
 
+def _objects_only(structure_fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    # cattrs reads any value with ``in`` and ``[]``: a string would pass for an object
+    # whose fields all have defaults, and so "x" for an empty answer.
+    def structure(value: object, type_: Any) -> Any:
+        if not isinstance(value, dict):
+            raise TypeError(f"expected an object, got {type(value).__name__}")
+        return structure_fn(value, type_)
+
+    return structure
+
+
 def _is_list(type_: Any) -> bool:
     origin: object = get_origin(type_)
     return origin is list
@@ -255,10 +268,8 @@ def _make_converter() -> cattrs.Converter:
     converter.register_structure_hook_factory(_is_list, _make_list_hook(converter))
     for cls, renames in _RENAMES.items():
         overrides = {name: override(rename=key) for name, key in renames.items()}
-        converter.register_structure_hook(
-            cls,
-            make_dict_structure_fn(cls, converter, **overrides),  # type: ignore[arg-type]
-        )
+        structure_fn = make_dict_structure_fn(cls, converter, **overrides)  # type: ignore[arg-type]
+        converter.register_structure_hook(cls, _objects_only(structure_fn))
     return converter
 
 

@@ -32,7 +32,8 @@ __all__ = [
     "DEMO_BUSINESS_ID",
     "DEMO_SECRET_ID",
     "DEMO_SECRET_KEY",
-    "OFFICIAL_EXAMPLES",
+    "OFFICIAL_BATCH",
+    "OFFICIAL_SINGLE",
     "TEXT_RULES",
     "YidunEmulator",
     "make_emulator",
@@ -129,12 +130,16 @@ TEXT_RULES = (
 )
 
 # The official Python demo's requests (yidun/antispam-python-demo text/text_check.py and
-# text_batch_check.py): dataId -> content. They hit no rule and pass; their taskIds are
-# fixed, so a test can hold the demo's whole exchange.
-OFFICIAL_EXAMPLES: Mapping[str, str] = {
-    "ebfcad1c-dba1-490c-b4de-e784c2691768": "易盾测试内容！",
-    "ebfcad1c-dba1-490c-b4de-e784c2691761": "易盾批量检测接口！v5接口!",
+# text_batch_check.py). They hit no rule, so they pass; taskIds are derived from dataId
+# and content, so the demo's whole exchange holds still (tests pin them).
+OFFICIAL_SINGLE: Mapping[str, str] = {
+    "dataId": "ebfcad1c-dba1-490c-b4de-e784c2691768",
+    "content": "易盾测试内容！",
 }
+OFFICIAL_BATCH: tuple[Mapping[str, str], ...] = (
+    {"dataId": "ebfcad1c-dba1-490c-b4de-e784c2691761", "content": "易盾批量检测接口！v5接口!"},
+    {"dataId": "ebfcad1c-dba1-490c-b4de-e784c2691768", "content": "易盾批量检测接口！v5接口!"},
+)
 
 
 class _Refusal(Exception):  # control flow inside the emulator
@@ -560,7 +565,9 @@ def make_emulator(**options: Any) -> YidunEmulator:
         elif name == "business_ids":
             items = value.split(",") if isinstance(value, str) else value
             parsed[name] = tuple(str(item).strip() for item in items if str(item).strip())
-        elif name in ("window", "latency"):
+        elif name == "window":
+            parsed[name] = _parse_float(name, value)
+        elif name == "latency":
             parsed[name] = _optional_float(name, value) or 0.0
         elif name == "rate_limit":
             parsed[name] = _optional_float(name, value)

@@ -289,3 +289,18 @@ def test_no_secret_in_the_repr_of_the_settings() -> None:
     from moderation_huanxin._presend import HuanxinHookSettings  # noqa: PLC0415 - only here
 
     assert SECRET not in repr(HuanxinHookSettings(secret=Secret(SECRET)))
+
+
+async def test_two_workers_share_the_replay_memory_through_redis() -> None:
+    config = hook_config(huanxin={})
+    config["moderation"]["redis_url"] = "redis://127.0.0.1:6379/0"
+    vendor = Vendor()
+    first_worker = create_app(config, transport=vendor.transport)
+    second_worker = create_app(config, transport=vendor.transport)
+    body = signed(presend(CLEAN))
+    async with running(first_worker) as one, running(second_worker) as two:
+        answered = await one.post("/v1/hooks/huanxin", json=body)
+        replayed = await two.post("/v1/hooks/huanxin", json=body)
+    assert answered.json() == {"valid": True}
+    assert replayed.status_code == 403
+    assert vendor.calls == 1

@@ -221,3 +221,29 @@ context = {{ messages = 3, within = "60s" }}
         if keys:
             client.delete(*keys)
         client.close()
+
+
+def test_serve_refuses_a_public_host_without_api_keys(tmp_path: Path) -> None:
+    from click.testing import CliRunner  # noqa: PLC0415
+
+    from moderation_core._cli import main  # noqa: PLC0415
+
+    config = write_toml(tmp_path / "moderation.toml", '[providers.local]\ntype = "local"\n')
+    result = CliRunner().invoke(main, ["serve", "--config", str(config), "--host", "0.0.0.0"])  # noqa: S104
+    assert result.exit_code == 2
+    assert "api_keys is empty" in result.output
+    assert "not a loopback address" in result.output
+
+
+def test_serve_reports_a_bad_serve_table_before_listening(tmp_path: Path) -> None:
+    from click.testing import CliRunner  # noqa: PLC0415
+
+    from moderation_core._cli import main  # noqa: PLC0415
+
+    config = write_toml(
+        tmp_path / "moderation.toml",
+        '[providers.local]\ntype = "local"\n\n[serve]\nmax_body_byte = 10\n',
+    )
+    result = CliRunner().invoke(main, ["serve", "--config", str(config)])
+    assert result.exit_code == 2
+    assert "unknown key(s) max_body_byte" in result.output

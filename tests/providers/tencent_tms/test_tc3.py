@@ -153,13 +153,13 @@ def test_the_date_is_the_utc_day_not_the_local_one() -> None:
         "Bearer abc",
         "TC3-HMAC-SHA256 Credential=id/2024-01-01/tms/tc3_request, SignedHeaders=, Signature="
         + "0" * 64,
-        "TC3-HMAC-SHA256 Credential=id/2024-01-01/tms/tc3_request, SignedHeaders=content-type;;host,"
-        " Signature=" + "0" * 64,
+        "TC3-HMAC-SHA256 Credential=id/2024-01-01/tms/tc3_request, "
+        "SignedHeaders=content-type;;host, Signature=" + "0" * 64,
         "TC3-HMAC-SHA256 Credential=id/2024-01-01/tms/tc3_request SignedHeaders=host Signature=x",
     ],
 )
 def test_malformed_authorization_headers_are_refused(header: str) -> None:
-    with pytest.raises(ValueError, match="TC3|empty"):
+    with pytest.raises(ValueError, match=r"TC3|empty"):
         parse_authorization(header)
 
 

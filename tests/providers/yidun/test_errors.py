@@ -5,8 +5,10 @@ typed error, never a verdict."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
+import httpx
 import pytest
 
 from moderation_core import (
@@ -19,10 +21,10 @@ from moderation_core import (
 )
 from moderation_core.testing import Clock, RecordingTransport
 
-from .helpers import NOW, SECRETS, antispam, answer, emulator, failure, form, moderator
+from .helpers import NOW, SECRETS, answer, antispam, emulator, failure, form, moderator
 
 # The issue's rows: code -> class.
-ISSUE_ROWS = [
+ISSUE_ROWS: list[tuple[int, type[ProviderError]]] = [
     (411, RateLimited),
     (410, AuthError),
     (401, AuthError),
@@ -34,7 +36,7 @@ ISSUE_ROWS = [
     (503, ProviderUnavailable),
 ]
 # The rest of both tables (CONTRACTS-MORE-VENDORS 5a.5), and a code no table has.
-OTHER_ROWS = [
+OTHER_ROWS: list[tuple[int, type[ProviderError]]] = [
     (5506, AuthError),
     (430, ProviderUnavailable),
     *[
@@ -48,7 +50,7 @@ def refused(code: int, msg: str = "refused") -> dict[str, Any]:
     return {"code": code, "msg": msg}
 
 
-@pytest.mark.parametrize(("code", "kind"), ISSUE_ROWS + OTHER_ROWS, ids=lambda v: str(v))
+@pytest.mark.parametrize(("code", "kind"), ISSUE_ROWS + OTHER_ROWS, ids=str)
 def test_body_code_maps_to_its_class(code: int, kind: type[ProviderError]) -> None:
     with moderator(answer(refused(code, f"vendor says {code}"))) as mod:
         error = failure(mod)
@@ -84,9 +86,7 @@ def test_retryability_follows_the_class() -> None:
 def test_a_rate_limit_is_retried_when_retries_are_configured() -> None:
     calls = iter([refused(411), antispam(suggestion=0)])
 
-    def handler(request: Any) -> Any:
-        import httpx  # noqa: PLC0415
-
+    def handler(request: httpx.Request) -> httpx.Response:
         body = next(calls)
         if "result" in body:
             body["result"]["antispam"]["dataId"] = form(request)["dataId"]
@@ -134,7 +134,8 @@ def test_a_business_id_the_vendor_does_not_know_is_an_auth_error() -> None:
 
 
 def test_the_emulator_s_rate_limit_is_rate_limited() -> None:
-    with moderator(emulator(rate_limit=1, clock=Clock(NOW))) as mod:
+    # The vendor's clock stands still, so both requests fall in its same second.
+    with moderator(emulator(rate_limit=1, clock=Clock(time.time()))) as mod:
         mod.check("one")
         error = failure(mod, "two")
     assert isinstance(error, RateLimited)
@@ -179,6 +180,13 @@ def test_emulated_server_errors_are_unavailable(fault: str) -> None:
 
 # -- hostile answers ----------------------------------------------------------------------
 
+KEYWORD_7 = {"details": {"keywords": [{"word": 7}]}}
+
+
+def body(**fields: Any) -> bytes:
+    return json.dumps({"code": 200, "result": {"antispam": fields}}).encode()
+
+
 HOSTILE: list[tuple[str, bytes]] = [
     ("empty", b""),
     ("not json", b"\x00\x17not json{"),
@@ -202,9 +210,10 @@ HOSTILE: list[tuple[str, bytes]] = [
     ("label a string", b'{"code":200,"result":{"antispam":{"suggestion":0,"label":"0"}}}'),
     ("labels an object", b'{"code":200,"result":{"antispam":{"suggestion":0,"labels":{}}}}'),
     ("labels a string", b'{"code":200,"result":{"antispam":{"suggestion":0,"labels":"x"}}}'),
-    ("a label entry without its code", b'{"code":200,"result":{"antispam":{"suggestion":2,"labels":[{"rate":1}]}}}'),
-    ("rate a string", b'{"code":200,"result":{"antispam":{"suggestion":2,"labels":[{"label":600,"rate":"0.9"}]}}}'),
-    ("keyword a number", b'{"code":200,"result":{"antispam":{"suggestion":2,"labels":[{"label":600,"subLabels":[{"details":{"keywords":[{"word":7}]}}]}]}}}'),
+    ("a label entry without its code", body(suggestion=2, labels=[{"rate": 1}])),
+    ("rate a string", body(suggestion=2, labels=[{"label": 600, "rate": "0.9"}])),
+    ("keyword a number", body(suggestion=2, labels=[{"label": 600, "subLabels": [KEYWORD_7]}])),
+    ("a sub label a string", body(suggestion=2, labels=[{"label": 600, "subLabels": ["x"]}])),
     ("taskId a number", b'{"code":200,"result":{"antispam":{"suggestion":0,"taskId":7}}}'),
     ("nested", b'{"code":200,"result":' + b"[" * 100_000),
     ("deep nesting", b'{"code":200,"result":{"antispam":' + b'{"a":' * 5_000 + b"1" + b"}" * 5_002),
@@ -259,9 +268,7 @@ def test_keywords_are_bounded(keywords: list[str]) -> None:
 def test_a_vendor_message_never_carries_the_signature_or_a_credential() -> None:
     sent: dict[str, str] = {}
 
-    def handler(request: Any) -> Any:
-        import httpx  # noqa: PLC0415
-
+    def handler(request: httpx.Request) -> httpx.Response:
         sent.update(form(request))
         echo = f"bad signature {sent['signature'].upper()} for secretId={sent['secretId']}"
         return httpx.Response(200, json=refused(410, echo))

@@ -11,7 +11,7 @@ from moderation_core import Decision, Label
 from moderation_yidun import LABELS
 from moderation_yidun.emulator import TEXT_RULES
 
-from .helpers import antispam, answer, emulator, moderator
+from .helpers import answer, antispam, emulator, moderator
 
 
 def hit(label: int, *, level: int = 2, rate: float | None = 0.9, **extra: Any) -> dict[str, Any]:
@@ -140,7 +140,9 @@ def test_second_label_is_the_sublabel_else_the_first_sub_label() -> None:
     subs = [{"subLabel": "200123"}, {"subLabel": "200456"}]
     verdict = verdict_of(antispam(suggestion=1, label=200, labels=[hit(200, subLabels=subs)]))
     assert verdict.sublabel == "200123"
-    body = antispam(suggestion=1, label=200, secondLabel="200999", labels=[hit(200, subLabels=subs)])
+    body = antispam(
+        suggestion=1, label=200, secondLabel="200999", labels=[hit(200, subLabels=subs)]
+    )
     assert verdict_of(body).sublabel == "200999"
 
 
