@@ -91,6 +91,9 @@ class EnvValue(str):
 
 _CREDENTIAL_PARTS = ("secret", "token", "password", "passwd", "pwd", "key", "sig", "signature")
 _CREDENTIAL_SPLIT = re.compile(r"[^a-z0-9]+")
+# Keys that name how a credential is used, and hold a public choice: "SHA256", "acs3".
+_SETTING_WORDS = frozenset({"method", "methods", "scheme", "algorithm", "version", "type"})
+_SETTING_KEYS = frozenset({"signature"})  # a signing scheme selector; signatures are computed
 
 
 def looks_like_credential_key(key: object) -> bool:
@@ -98,7 +101,9 @@ def looks_like_credential_key(key: object) -> bool:
     ``client_secret``, ``api_key``, ``usersig``, ``password``..."""
     if not isinstance(key, str):
         return False
-    words = (w for w in _CREDENTIAL_SPLIT.split(key.lower()) if w)
+    words = [w for w in _CREDENTIAL_SPLIT.split(key.lower()) if w]
+    if not words or key.lower() in _SETTING_KEYS or words[-1] in _SETTING_WORDS:
+        return False  # a choice about credentials (signature_method), not one
     return any(word.endswith(_CREDENTIAL_PARTS) for word in words)
 
 

@@ -23,7 +23,7 @@ from moderation_core import (
     load_config,
     structure_config,
 )
-from moderation_core._config import make_config_converter
+from moderation_core._config import looks_like_credential_key, make_config_converter
 from moderation_huanxin import HuanxinProvider
 from moderation_tencent_chat import TencentChatProvider
 from tests import fake_secrets as secrets
@@ -404,3 +404,19 @@ def test_a_missing_lexicon_names_the_file_the_provider_and_the_key(tmp_path: Pat
         f"{config} [providers.words]: lexicons[1].path: lexicon file gone.txt does not exist "
         f"(relative paths start at {tmp_path})",
     )
+
+
+@pytest.mark.parametrize(
+    ("key", "credential"),
+    [
+        ("secret_key", True),
+        ("access_key_secret", True),
+        ("webhook_token", True),
+        ("usersig", True),
+        ("signature_method", False),  # "SHA256": a choice, which errors may quote
+        ("signature", False),  # "acs3" or "v1": a signing scheme
+        ("token_type", False),
+    ],
+)
+def test_keys_that_choose_how_to_sign_are_not_credentials(key: str, credential: bool) -> None:
+    assert looks_like_credential_key(key) is credential
