@@ -11,6 +11,11 @@ HUANXIN_CALLBACK_SECRET = "callback-secret-6e4d2b"
 
 SHUMEI_ACCESS_KEY = "shumei-test-access-key-8c1d5e"
 OPENAI_API_KEY = "sk-test-openai-9f3b1c7d5e2a46808c1d"
+TENCENT_TMS_SECRET_ID = "AKIDfakeTmsTestId0123456789abcdef"
+TENCENT_TMS_SECRET_KEY = "fakeTmsTestKey9f8e7d6c5b4a3210zz"
+TENCENT_TMS_TOKEN = "fakeTmsSessionToken-5c4b3a29"
+YIDUN_SECRET_ID = "yidun-secret-id-5c2e81"
+YIDUN_SECRET_KEY = "yidun-secret-key-9d41f3a7b6"
 
 ALL = (
     TENCENT_SECRET_KEY,
@@ -19,4 +24,7 @@ ALL = (
     HUANXIN_CALLBACK_SECRET,
     SHUMEI_ACCESS_KEY,
     OPENAI_API_KEY,
+    TENCENT_TMS_SECRET_KEY,
+    TENCENT_TMS_TOKEN,
+    YIDUN_SECRET_KEY,
 )

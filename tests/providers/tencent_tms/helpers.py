@@ -13,11 +13,12 @@ from moderation_core import AllProvidersFailed, Moderator, ProviderError
 from moderation_core.testing import RecordingTransport
 from moderation_tencent_tms import TencentTmsProvider
 from moderation_tencent_tms.emulator import TencentTmsEmulator, make_emulator
+from tests import fake_secrets as secrets
 
 # Fake credentials in the shapes of real ones: a cassette scan looks for exactly these.
-SECRET_ID = "AKIDfakeTmsTestId0123456789abcdef"
-SECRET_KEY = "fakeTmsTestKey9f8e7d6c5b4a3210zz"
-TOKEN = "fakeTmsSessionToken-5c4b3a29"
+SECRET_ID = secrets.TENCENT_TMS_SECRET_ID
+SECRET_KEY = secrets.TENCENT_TMS_SECRET_KEY
+TOKEN = secrets.TENCENT_TMS_TOKEN
 ALL_SECRETS = (SECRET_ID, SECRET_KEY, TOKEN)
 REGION = "ap-singapore"
 BASE_URL = "http://tms.test"

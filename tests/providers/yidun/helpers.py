@@ -14,10 +14,11 @@ from moderation_core import AllProvidersFailed, AsyncModerator, Moderator, Provi
 from moderation_core.testing import Clock, RecordingTransport
 from moderation_yidun import YidunProvider
 from moderation_yidun.emulator import YidunEmulator, make_emulator
+from tests import fake_secrets as secrets
 
 # Fake credentials, used nowhere else, so a test can prove none of them leaks.
-SECRET_ID = "yidun-secret-id-5c2e81"
-SECRET_KEY = "yidun-secret-key-9d41f3a7b6"
+SECRET_ID = secrets.YIDUN_SECRET_ID
+SECRET_KEY = secrets.YIDUN_SECRET_KEY
 BUSINESS_ID = "yidun-business-chat"
 SECRETS = (SECRET_ID, SECRET_KEY)
 BASE_URL = "http://yidun.test"
