@@ -125,6 +125,7 @@ def emulators() -> Iterator[dict[str, str]]:
             "HUANXIN_CLIENT_SECRET": huanxin_emulator.DEFAULT_CLIENT_SECRET,
             "HUANXIN_CALLBACK_SECRET": "docs-callback-secret",
             "ACME_API_KEY": "demo-key",
+            "MODERATION_API_KEY": "docs-service-key",
         }
     finally:
         for server in servers:
