@@ -53,9 +53,6 @@ def config(vendor: str | None, budget_ms: int) -> str:
             '[providers.tencent]\ntype = "tencent_chat"\n'
             f'sdkappid = {SDKAPPID}\nidentifier = "admin"\nsecret_key = "{DEMO_KEY}"\n'
             f'base_url = "{vendor}"\n'
-            # Longer than the bench: no vendor call times out, so no breaker opens and
-            # every run measures the budget, not a fast failure.
-            "timeout = 60\n"
         )
     return (
         f'{providers}\n[policy]\nactions = {{ AD = "mask" }}\n\n'
@@ -276,20 +273,24 @@ def main() -> None:
             latencies, outcomes = asyncio.run(drive(url, hook_sender(url), *load))
             local.append(report("hook, local provider", latencies, outcomes, args.seconds)[1])
 
-    # The vendor answers after 30 s: every callback meets the budget.
+    # The vendor answers after 30 s: every callback meets the budget. Once the
+    # provider's calls time out (10 s) its breaker opens and answers come at once (on
+    # the same on_timeout), so each run starts a fresh server: a vendor that has just
+    # started hanging, the worst case.
     hanging: list[float] = []
-    with (
-        hanging_vendor(30) as vendor,
-        serve(config(vendor, args.budget_ms)) as url,
-    ):
-        for _ in range(args.repeat):
+    late = 0.0
+    for _ in range(args.repeat):
+        with (
+            hanging_vendor(30) as vendor,
+            serve(config(vendor, args.budget_ms)) as url,
+        ):
             latencies, outcomes = asyncio.run(drive(url, probe_sender(url), *load))
             report("GET /healthz (the floor)", latencies, outcomes, args.seconds)
             latencies, outcomes = asyncio.run(drive(url, hook_sender(url), *load))
             name = f"hook, hanging vendor, budget {args.budget_ms} ms"
             hanging.append(report(name, latencies, outcomes, args.seconds)[1])
-        late = late_results(url)
-    print(f"{'':<40} late results counted: {late:g} (checks the vendor held past the budget)")
+            late += late_results(url)
+    print(f"{'':<40} late results counted: {late:g} (checks that finished past the budget)")
 
     local_p99, floor_p99 = statistics.median(local), statistics.median(floor)
     over = statistics.median(hanging) - args.budget_ms

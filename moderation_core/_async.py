@@ -105,6 +105,7 @@ class AsyncModerator(BaseModerator[httpx.AsyncBaseTransport, httpx.AsyncClient])
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    # Made on first use, so that BaseModerator.__init__ stays the one constructor.
     @functools.cached_property
     def _background(self) -> set[asyncio.Future[Any]]:
         return set()

@@ -25,7 +25,6 @@ import logging
 import os
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
-from datetime import timedelta
 from typing import Any, ClassVar, Generic, Literal, Self, TypeVar, overload
 
 import attrs
@@ -55,7 +54,7 @@ from ._model import (
 )
 from ._plugins import default_plugin_manager, provider_registry, shared_state_hook
 from ._policy import ContextCheck, Mute, Policy, PolicyFlow, PolicyRequest, VendorCheck
-from ._provider import HttpProviderConfig, Provider
+from ._provider import Capabilities, HttpProviderConfig, Provider
 from ._redact import redact_query_params
 from ._resilience import Lane, counts_against_breaker
 from ._routing import (
@@ -106,6 +105,18 @@ def _collector_paused(pause: bool) -> Iterator[None]:
         gc.enable()
 
 
+def _unlimited_text(caps: Capabilities) -> bool:
+    return caps.max_text_bytes is None and caps.max_text_chars is None
+
+
+def _text_limits(caps: Capabilities) -> str:
+    """A provider's text limits in words, for a refusal: "500 bytes", "10000 characters"."""
+    limits = [f"{caps.max_text_bytes} bytes"] if caps.max_text_bytes is not None else []
+    if caps.max_text_chars is not None:
+        limits.append(f"{caps.max_text_chars} characters")
+    return " and ".join(limits) or "none"
+
+
 class BaseModerator(abc.ABC, Generic[TransportT, ClientT]):
     """The moderator without its mode: ``Moderator`` and ``AsyncModerator`` add how
     jobs run and what closing waits for."""
@@ -143,7 +154,7 @@ class BaseModerator(abc.ABC, Generic[TransportT, ClientT]):
             kind
             for p in self._providers
             for kind in p.capabilities.content_types
-            if kind is not ContentType.TEXT or p.capabilities.max_text_bytes is None or split
+            if kind is not ContentType.TEXT or split or _unlimited_text(p.capabilities)
         )
         # Providers whose last call failed: a WARNING marks the start of each streak.
         self._failing: set[str] = set()
@@ -282,7 +293,7 @@ class BaseModerator(abc.ABC, Generic[TransportT, ClientT]):
         sender: str,
         *,
         scene: str | None = None,
-        duration: float | str | timedelta | None = None,
+        duration: float | str | None = None,
         reason: str | None = None,
     ) -> Steps[Mute]:
         """Mute a sender in one scene (None: every scene) for ``duration`` (seconds or
@@ -530,9 +541,10 @@ class BaseModerator(abc.ABC, Generic[TransportT, ClientT]):
             )
             return f"no configured provider accepts {content.type.value} content ({offered})"
         size = len(content.value.encode())
-        limits = ", ".join(f"{p.name}: {p.capabilities.max_text_bytes}" for p in takers)
+        limits = ", ".join(f"{p.name}: {_text_limits(p.capabilities)}" for p in takers)
         return (
-            f"text of {size} UTF-8 bytes is over every provider's limit ({limits} bytes) "
+            f"text of {size} UTF-8 bytes is over every provider's limit ({limits}; it has "
+            f"{len(content.value)} characters) "
             'and long_text = "reject"'
         )
 

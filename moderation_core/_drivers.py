@@ -169,7 +169,10 @@ def _exchange(flow: _AnyFlow, provider: str, via: Connection | None) -> Steps[An
     try:
         request = next(flow)
         if via is None:
-            raise RuntimeError(f"provider {provider} sent a request but has no HTTP client")
+            raise RuntimeError(
+                f"provider {provider} sent a request, but only a provider whose config is an "
+                "HttpProviderConfig gets an HTTP client"
+            )
         while True:
             if via.limiter is not None:
                 yield from via.limiter.acquire(via.deadline)

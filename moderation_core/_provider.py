@@ -73,6 +73,9 @@ class Capabilities:
       sent alone (e.g. Tencent's batch endpoint takes only Text and Image).
     - ``max_text_bytes``: per-item limit in UTF-8 bytes for text, None for no limit.
     - ``deferred_types``: types whose result arrives later by webhook (Verdict PENDING).
+    - ``max_text_chars``: per-item limit in code points for text (``len(str)``), None
+      for no limit; for vendors that count characters, not bytes. Long text is split
+      by whichever limit is tighter.
     """
 
     content_types: frozenset[ContentType] = ALL_TYPES
@@ -80,15 +83,20 @@ class Capabilities:
     batch_types: frozenset[ContentType] = frozenset()
     max_text_bytes: int | None = None
     deferred_types: frozenset[ContentType] = frozenset()
+    # Last, so positional construction of the fields above keeps its meaning.
+    max_text_chars: int | None = None
 
     def accepts(self, content: Content) -> bool:
         if content.type not in self.content_types:
             return False
-        if self.max_text_bytes is not None and content.type is ContentType.TEXT:
+        if content.type is not ContentType.TEXT:
+            return True
+        value = content.value
+        if self.max_text_chars is not None and len(value) > self.max_text_chars:
+            return False
+        if self.max_text_bytes is not None and len(value) * 4 > self.max_text_bytes:
             # Cheap bound first: a str of n code points is at most 4n bytes.
-            value = content.value
-            if len(value) * 4 > self.max_text_bytes:
-                return len(value.encode()) <= self.max_text_bytes
+            return len(value.encode()) <= self.max_text_bytes
         return True
 
 
@@ -342,6 +350,7 @@ class Provider(abc.ABC, Generic[ConfigT]):
             "content_types": sorted(t.value for t in caps.content_types),
             "batch_size": caps.batch_size,
             "max_text_bytes": caps.max_text_bytes,
+            "max_text_chars": caps.max_text_chars,
             "deferred_types": sorted(t.value for t in caps.deferred_types),
         }
 

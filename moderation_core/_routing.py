@@ -15,7 +15,6 @@ entry here and its line in docs/config.md.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Mapping, Sequence
-from types import MappingProxyType
 from typing import Any, Final
 
 import attrs
@@ -57,25 +56,37 @@ class Job:
     offsets: list[int | None] | None = None
 
 
-def split_text(text: str, max_bytes: int, overlap: int) -> list[tuple[int, str]]:
-    """Overlapping chunks of at most ``max_bytes`` UTF-8 bytes, as (offset, chunk).
-    Consecutive chunks share ``overlap`` characters, so a keyword up to that long is
-    whole in at least one chunk."""
+def split_text(
+    text: str, max_bytes: int | None, overlap: int, max_chars: int | None = None
+) -> list[tuple[int, str]]:
+    """Overlapping chunks of at most ``max_bytes`` UTF-8 bytes and ``max_chars`` code
+    points (None: no such limit), as (offset, chunk): whichever limit is tighter ends a
+    chunk. Consecutive chunks share ``overlap`` characters, so a keyword up to that
+    long is whole in at least one chunk."""
     chunks: list[tuple[int, str]] = []
     start = 0
     while True:
-        end, size = start, 0
-        while end < len(text):
-            width = len(text[end].encode())
-            if size + width > max_bytes:
-                break
-            size += width
-            end += 1
+        end = len(text) if max_chars is None else min(len(text), start + max_chars)
+        if max_bytes is not None:
+            end = _bytes_fit(text, start, end, max_bytes)
         chunks.append((start, text[start:end]))
         if end >= len(text):
             return chunks
         # Step back by the overlap, but always move forward.
         start = max(end - overlap, start + 1)
+
+
+def _bytes_fit(text: str, start: int, stop: int, max_bytes: int) -> int:
+    """Where the longest run of ``text`` from ``start`` (ending by ``stop``) that fits
+    in ``max_bytes`` UTF-8 bytes ends."""
+    end, size = start, 0
+    while end < stop:
+        width = len(text[end].encode())
+        if size + width > max_bytes:
+            break
+        size += width
+        end += 1
+    return end
 
 
 class Router:
@@ -92,7 +103,7 @@ class Router:
     ) -> list[int]:
         caps = provider.capabilities
         types = caps.content_types
-        if caps.max_text_bytes is None or self.split_long_text:
+        if (caps.max_text_bytes is None and caps.max_text_chars is None) or self.split_long_text:
             return [i for i in indexes if contents[i].type in types]
         return [i for i in indexes if caps.accepts(contents[i])]
 
@@ -102,24 +113,20 @@ class Router:
         """One provider's calls: batchable types in chunks of its batch size, every
         other content alone; text over its limit split into overlapping chunks."""
         caps = provider.capabilities
-        limit = caps.max_text_bytes
+        limit, chars = caps.max_text_bytes, caps.max_text_chars
         size = caps.batch_size
-        if limit is None:
+        if limit is None and chars is None:
             return self._plain_jobs(provider, indexes, contents)
         units: list[tuple[int, int | None, Content]] = []
         chunked = False
         for i in indexes:
             content = contents[i]
-            if (
-                limit is not None
-                and content.type is ContentType.TEXT
-                and len(content.value) * 4 > limit
-                and len(content.value.encode()) > limit
-            ):
+            # The indexes are of types it takes: a text it does not accept is too long.
+            if content.type is ContentType.TEXT and not caps.accepts(content):
                 chunked = True
                 units.extend(
                     (i, offset, Content.text(piece, id=content.id))
-                    for offset, piece in split_text(content.value, limit, self.overlap)
+                    for offset, piece in split_text(content.value, limit, self.overlap, chars)
                     if piece.strip()
                 )
             else:
@@ -355,16 +362,16 @@ class Strategy:
     )
 
 
-STRATEGIES: Final[Mapping[str, Strategy]] = MappingProxyType(
-    {
-        # Each content to the first provider that takes it; the next only on errors.
-        "fallback": Strategy(decide=Router.fallback),
-        # Every capable provider at once; the harshest decision wins.
-        "strictest": Strategy(decide=Router.strictest),
-        # Fallback decides; every other provider checks the same contents afterwards.
-        "shadow": Strategy(decide=Router.fallback, background=shadow_routes),
-    }
-)
+# Read-only by its type: the config's accepted names and the moderators' lookups are
+# this one mapping.
+STRATEGIES: Final[Mapping[str, Strategy]] = {
+    # Each content to the first provider that takes it; the next only on errors.
+    "fallback": Strategy(decide=Router.fallback),
+    # Every capable provider at once; the harshest decision wins.
+    "strictest": Strategy(decide=Router.strictest),
+    # Fallback decides; every other provider checks the same contents afterwards.
+    "shadow": Strategy(decide=Router.fallback, background=shadow_routes),
+}
 
 
 def report(

@@ -78,7 +78,7 @@ def _called(step: Step) -> tuple[Any, BaseException | None]:
     except BaseException as exc:  # cancellation too: the plan's finally blocks see it
         return None, exc
     finally:
-        step = None  # as in _resume: a step holds its request
+        del step  # as in _resume: a step holds its request
 
 
 async def _awaited(step: Step) -> tuple[Any, BaseException | None]:
@@ -87,7 +87,7 @@ async def _awaited(step: Step) -> tuple[Any, BaseException | None]:
     except BaseException as exc:
         return None, exc
     finally:
-        step = None
+        del step
 
 
 def run_blocking(steps: Steps[T]) -> T:
@@ -98,7 +98,7 @@ def run_blocking(steps: Steps[T]) -> T:
             step = _resume(steps, *_called(step))
         return step.value
     finally:
-        step = None
+        del step
 
 
 async def run_awaiting(steps: Steps[T]) -> T:
@@ -109,7 +109,7 @@ async def run_awaiting(steps: Steps[T]) -> T:
             step = _resume(steps, *(await _awaited(step)))
         return step.value
     finally:
-        step = None
+        del step
 
 
 def single(step: Step) -> Steps[Any]:

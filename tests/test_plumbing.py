@@ -3,7 +3,9 @@ sync and async moderators driven from one core (issue 10 items 1, 2, 3 and 5).""
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import json
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -13,19 +15,29 @@ import pluggy
 import pytest
 
 from moderation_core import (
+    Action,
     AsyncModerator,
     CheckContext,
+    ConfigError,
     Content,
     Decision,
     Flow,
     ItemResult,
+    Label,
     Moderator,
+    Outcome,
     Verdict,
     hookimpl,
+    load_config,
 )
-from tests.fakes import FakeProvider, FakeVendor
+from moderation_core._policy import Policy, VendorCheck
+from moderation_core._routing import STRATEGIES, Strategy
+from moderation_core._state import GetMutes, RecordBlock
+from moderation_core._steps import Steps, run_blocking
+from tests.fakes import Clock, FakeProvider, FakeVendor
 
 AnyModerator = Moderator | AsyncModerator
+MUTE_POLICY = {"mute": {"after": 3, "within": "1h", "for": "24h"}}
 
 
 class BareProvider(FakeProvider):
@@ -157,3 +169,154 @@ def test_a_provider_that_names_itself_wrongly_is_corrected(
     with Moderator(cfg, plugin_manager=bare_pm, transport=routed({"x": FakeVendor()})) as mod:
         verdict = mod.check(Content.text("hello", id=3))
     assert (verdict.provider, verdict.content_id) == ("x", 3)
+
+
+# -- item 5: strategies are one table ------------------------------------------------
+
+
+def reverse_strategy() -> Strategy:
+    """A strategy defined in one place: fallback, last provider first."""
+    return Strategy(
+        decide=lambda router, contents, providers: router.fallback(contents, providers[::-1])
+    )
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_a_strategy_added_to_the_table_is_accepted_and_used(
+    kind: str, bare_pm: pluggy.PluginManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(STRATEGIES, "reverse", reverse_strategy())
+    vendors = {"a": FakeVendor(), "b": FakeVendor()}
+    mod = build(kind, bare_config("a", "b", strategy="reverse"), bare_pm, routed(vendors))
+    verdict = await call(mod.check("hello"))
+    await call(mod.close())
+    assert verdict.provider == "b"
+    assert (len(vendors["a"].checks), len(vendors["b"].checks)) == (0, 1)
+
+
+def test_the_config_accepts_exactly_the_table_names() -> None:
+    local = {"local": {"type": "local"}}
+    for name in STRATEGIES:
+        config = load_config({"moderation": {"strategy": name}, "providers": local})
+        assert config.moderation.strategy == name
+    with pytest.raises(ConfigError) as caught:
+        load_config({"moderation": {"strategy": "loudest"}, "providers": local})
+    assert f"must be one of {', '.join(STRATEGIES)} (got 'loudest')" in str(caught.value)
+
+
+def test_shadow_is_an_entry_with_background_routes_and_the_others_have_none() -> None:
+    assert STRATEGIES["shadow"].decide is STRATEGIES["fallback"].decide
+    assert STRATEGIES["shadow"].background is not STRATEGIES["fallback"].background
+
+
+# -- item 2: one core, run blocking or awaited -----------------------------------------
+
+
+def test_both_moderators_present_each_operation_with_its_own_name_doc_and_signature() -> None:
+    for name in ("check", "check_many", "evaluate", "mute_sender", "unmute_sender"):
+        sync_op, async_op = getattr(Moderator, name), getattr(AsyncModerator, name)
+        assert sync_op.__name__ == async_op.__name__ == name
+        assert sync_op.__doc__
+        assert sync_op.__doc__ == async_op.__doc__
+        assert inspect.signature(sync_op) == inspect.signature(async_op)
+        assert "Steps" not in str(inspect.signature(sync_op))
+    assert str(inspect.signature(Moderator.check).return_annotation) == "Verdict"
+
+
+def test_a_step_error_is_thrown_into_the_plan_where_it_yielded() -> None:
+    seen: list[str] = []
+
+    def failing() -> None:
+        raise ValueError("boom")
+
+    def plan() -> Steps[str]:
+        try:
+            yield failing
+        except ValueError as exc:
+            seen.append(str(exc))
+        answer: str = yield lambda: "second"
+        return answer
+
+    assert run_blocking(plan()) == "second"
+    assert seen == ["boom"]
+
+
+async def test_a_cancelled_check_releases_its_in_flight_gate(
+    bare_pm: pluggy.PluginManager,
+) -> None:
+    """max_in_flight = 1: the first check holds the gate until it is cancelled; the
+    plan's finally block must give the gate back, or the second check never runs."""
+    entered, release = asyncio.Event(), asyncio.Event()
+    vendor = FakeVendor()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if json.loads(request.content)["items"] == ["slow"]:
+            entered.set()
+            await release.wait()
+        return vendor(request)
+
+    cfg = {
+        "moderation": {"providers": ["a"], "batch_window": 0},
+        "providers": {"a": {"type": "bare", "max_in_flight": 1}},
+    }
+    async with AsyncModerator(
+        cfg, plugin_manager=bare_pm, transport=httpx.MockTransport(handler)
+    ) as mod:
+        first = asyncio.ensure_future(mod.check("slow"))
+        await entered.wait()
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        verdict = await asyncio.wait_for(mod.check("fast"), timeout=10)
+    assert verdict.decision is Decision.PASS
+
+
+def test_a_provider_without_an_http_config_gets_no_lane(
+    bare_pm: pluggy.PluginManager,
+) -> None:
+    with (
+        Moderator(plugin_manager=bare_pm) as local,
+        Moderator(bare_config("a"), plugin_manager=bare_pm) as http,
+    ):
+        assert local.check("hello").provider == "local"  # the local engine: no HTTP
+        assert not local._lanes
+        assert set(http._lanes) == {"a"}
+
+
+# -- item 3: policy behind a typed seam ----------------------------------------------
+
+
+def test_policy_yields_typed_requests_and_never_sees_a_moderator(
+    plugin_manager: pluggy.PluginManager,
+) -> None:
+    clock = Clock()
+    cfg = load_config({"providers": {"local": {"type": "local"}}, "policy": MUTE_POLICY})
+    policy = Policy(cfg, plugin_manager, clock=clock)
+    flow = policy.evaluate("hello", CheckContext(scene="Group", sender="u1"))
+    request = next(flow)
+    assert request == GetMutes("u1", "Group", clock.now)
+    request = flow.send([])
+    assert isinstance(request, VendorCheck)
+    assert [c.value for c in request.contents] == ["hello"]
+    blocked = Verdict(decision=Decision.BLOCK, label=Label.ABUSE, provider="local")
+    request = flow.send([blocked])
+    assert request == RecordBlock("u1", "Group", 3600.0, clock.now)
+    with pytest.raises(StopIteration) as done:
+        flow.send(1)
+    outcome = done.value.value
+    assert isinstance(outcome, Outcome)
+    assert outcome.action is Action.BLOCK
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_the_moderator_clock_drives_mute_expiry(
+    kind: str, plugin_manager: pluggy.PluginManager
+) -> None:
+    clock = Clock()
+    cls = Moderator if kind == "sync" else AsyncModerator
+    mod = cls(plugin_manager=plugin_manager, clock=clock)
+    await call(mod.mute_sender("u1", duration="1h"))
+    assert (await call(mod.evaluate("hello", sender="u1"))).action is Action.BLOCK
+    clock.advance(3601)
+    assert (await call(mod.evaluate("hello", sender="u1"))).action is Action.ALLOW
+    await call(mod.close())

@@ -206,6 +206,10 @@ def _objects_only(structure: Callable[[Any, Any], Any]) -> Callable[[Any, Any], 
     return strict
 
 
+def _is_list_type(type_: Any) -> bool:
+    return get_origin(type_) in (list,)
+
+
 def _make_converter() -> cattrs.Converter:
     # Strict: a vendor that sends "81" for a number or an object for a list has changed
     # its shape, and guessing would map it to a wrong verdict.
@@ -222,9 +226,11 @@ def _make_converter() -> cattrs.Converter:
         (item_type,) = get_args(list_type)
         return [converter.structure(item, item_type) for item in value]
 
-    converter.register_structure_hook_func(lambda t: get_origin(t) is list, strict_list)
+    converter.register_structure_hook_func(_is_list_type, strict_list)
     for cls, style in _KEY_STYLES.items():
-        renames = {field.name: override(rename=style(field.name)) for field in attrs.fields(cls)}
+        renames: dict[str, Any] = {
+            field.name: override(rename=style(field.name)) for field in attrs.fields(cls)
+        }
         converter.register_structure_hook(
             cls, _objects_only(make_dict_structure_fn(cls, converter, **renames))
         )
@@ -454,17 +460,14 @@ def _plus_verdict(
     for result in results:
         if result.confidence is not None and not 0 <= result.confidence <= 100:
             raise ProtocolError(
-                f"Alibaba Cloud Green answered a Confidence of {result.confidence:g}, "
-                "outside 0-100"
+                f"Alibaba Cloud Green answered a Confidence of {result.confidence:g}, outside 0-100"
             )
     risky = [r for r in results if is_risk_label(r.label)]
     decision = bands.decide(data.risk_level, bool(risky))
     # The most confident risk label speaks for the verdict; the first on a tie.
     top = max(risky, key=lambda r: r.confidence or 0.0, default=None)
     hits = [hit for r in risky for hit in r.customized_hit or ()]
-    words = _words(
-        *(r.risk_words for r in risky), *(hit.key_words for hit in hits)
-    )
+    words = _words(*(r.risk_words for r in risky), *(hit.key_words for hit in hits))
     if top is None:
         shown = results[0].label if results and results[0].label else None
         return Verdict(
@@ -537,9 +540,5 @@ def read_answer(
         raise ProtocolError("Alibaba Cloud Green answered code 200 without a Data object")
     request_id = envelope.request_id or None
     if plus:
-        return _plus_verdict(
-            _structure(body["Data"], _PlusData, "Data"), body, request_id, bands
-        )
-    return _classic_verdict(
-        _structure(body["Data"], _ClassicData, "Data"), body, request_id, bands
-    )
+        return _plus_verdict(_structure(body["Data"], _PlusData, "Data"), body, request_id, bands)
+    return _classic_verdict(_structure(body["Data"], _ClassicData, "Data"), body, request_id, bands)
