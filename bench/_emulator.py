@@ -17,7 +17,7 @@ from moderation_core._serve import serve_emulator
 def main() -> None:
     provider_type, port, threads, *pairs = sys.argv[1:]
     options = dict(pair.split("=", 1) for pair in pairs)
-    factory = provider_registry(default_plugin_manager()).get(provider_type).emulator
+    factory = provider_registry(default_plugin_manager()).get(provider_type).emulator_factory
     assert factory is not None
     server = serve_emulator(
         Recorder(factory(**options)), port=int(port), threaded=threads == "--threads"

@@ -61,6 +61,7 @@ def create_app(
         moderator=moderator,
         metrics=metrics,
         readiness=Readiness(provider_checks(moderator, probe_client)),
+        plugin_manager=pm,
         closers=[probe_client.aclose],
     )
     redis_url = checked.moderation.redis_url
@@ -108,6 +109,8 @@ def _lifespan(state: AppState) -> Callable[[Starlette], AbstractAsyncContextMana
         try:
             yield
         finally:
+            for close in state.before_close:
+                await close()
             await state.moderator.close()
             for close in state.closers:
                 await close()

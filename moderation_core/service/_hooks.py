@@ -37,7 +37,7 @@ from ._hooks_runner import (
     presend_registry,
 )
 from ._metrics import Metrics
-from ._problems import PROBLEM_MEDIA_TYPE
+from ._problems import PROBLEM_MEDIA_TYPE, problem_response
 from ._state import AppState
 
 __all__ = [
@@ -122,7 +122,7 @@ def build_hook_runners(
     """A runner for each ``[serve.hooks.NAME]`` table (see ``hook_settings``)."""
     moderator = state.moderator
     # The app's own plugin manager, the one its moderator was built with.
-    tables = hook_settings(state.config, moderator._pm)
+    tables = hook_settings(state.config, state.plugin_manager)
     checked = frozenset(
         kind for provider in moderator.providers for kind in provider.capabilities.content_types
     )
@@ -160,7 +160,7 @@ def hook_routes(state: AppState) -> list[BaseRoute]:
     routes: list[BaseRoute] = []
     for name, runner in runners.items():
         routes.append(Route(f"/v1/hooks/{name}", _endpoint(runner, metrics), methods=["POST"]))
-        state.closers.append(runner.aclose)
+        state.before_close.append(runner.aclose)
     return routes
 
 
@@ -183,15 +183,7 @@ def _endpoint(
 
 
 def _forbidden(detail: str, request_id: str | None) -> Response:
-    body: dict[str, Any] = {
-        "type": "urn:moderation-core:problem:forbidden",
-        "title": "The callback failed verification",
-        "status": 403,
-        "detail": detail,
-    }
-    if request_id is not None:
-        body["request_id"] = request_id
-    return Response(json.dumps(body).encode(), status_code=403, media_type=PROBLEM_MEDIA_TYPE)
+    return problem_response("forbidden", detail, request_id)
 
 
 def hook_openapi_paths() -> dict[str, Any]:

@@ -24,6 +24,7 @@ PROBLEM_TYPES: Mapping[str, tuple[int, str]] = {
     "invalid-request": (400, "The request does not have the documented shape"),
     "too-many-contents": (400, "Too many contents in one request"),
     "unauthorized": (401, "A valid API key is required"),
+    "forbidden": (403, "The callback failed verification"),
     "not-found": (404, "Not found"),
     "method-not-allowed": (405, "Method not allowed"),
     "body-too-large": (413, "The body is larger than max_body_bytes"),

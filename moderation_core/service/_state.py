@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
+import pluggy
 from starlette.requests import Request
 
 from moderation_core._config import Config, ServeSettings
@@ -25,8 +26,11 @@ class AppState:
     moderator: AsyncModerator
     metrics: Metrics
     readiness: Readiness
-    # Functions the lifespan awaits at shutdown, after the moderator closed (clients a
+    plugin_manager: pluggy.PluginManager
+    # Functions the lifespan awaits at shutdown before the moderator closes (work that
+    # still holds checks, e.g. the hooks' late evaluations), and after it (clients a
     # module opened, e.g. the Redis PING client); another module may append its own.
+    before_close: list[Any] = attrs.field(factory=list)
     closers: list[Any] = attrs.field(factory=list)
 
 
