@@ -150,13 +150,6 @@ class _Reason:
     customized_libs: str | None = None
 
 
-@attrs.frozen
-class _PopError:
-    code: str | None = None
-    message: str | None = None
-    request_id: str | None = None
-
-
 def _strict_str(value: object, _type: type) -> str:
     if not isinstance(value, str):
         raise TypeError(f"expected a string, got {type(value).__name__}")
@@ -190,7 +183,6 @@ _KEY_STYLES: Mapping[type, Callable[[str], str]] = {
     _CustomizedHit: _pascal,
     _PlusResult: _pascal,
     _PlusData: _pascal,
-    _PopError: _pascal,
     _ClassicData: _camel,
     _Reason: _camel,
 }
@@ -411,9 +403,13 @@ def _raise_for_gateway(response: httpx.Response, secrets: Sequence[str]) -> None
         except (ValueError, RecursionError):
             body = None
     if isinstance(body, dict) and isinstance(body.get("Code"), str) and body["Code"]:
-        error = _structure(body, _PopError, "error")
+        message = body.get("Message")
         raise pop_error(
-            status, str(error.code), error.message, secrets, retry_after=_retry_after(response)
+            status,
+            body["Code"],
+            message if isinstance(message, str) else None,
+            secrets,
+            retry_after=_retry_after(response),
         )
     raise_for_status(response)  # 401 AuthError, 429 RateLimited, 5xx unavailable, ...
     raise ProtocolError(f"Alibaba Cloud Green answered HTTP {status}, not 200")

@@ -141,6 +141,7 @@ def test_broken_classic_answers_are_errors(body: Any) -> None:
         (204, b"", ProtocolError),
         (400, b"[" * 100_000, ProviderError),
         (404, {"Code": ["InvalidApi"]}, ProviderError),
+        (503, {"Code": "ServiceUnavailable", "Message": {"nested": 1}}, ProviderUnavailable),
     ],
 )
 def test_gateway_answers_that_are_not_pop_errors(
