@@ -1,35 +1,36 @@
 """Term lists (``blocked_terms``, ``allowed_terms``): compiled into one Aho-Corasick
-automaton each, and matched on ``term_key``, the one function that decides what a term
-and a text are compared as."""
+automaton each, and matched exactly as the local engine matches a lexicon term: on
+``term_key`` (the engine's key view: full-width to half-width, case folded, zero-width
+characters and separators dropped, Traditional to Simplified), with a term of plain
+ASCII letters and digits held to whole words of the original text."""
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
 
 import ahocorasick_rs
+import attrs
 
 from moderation_core._errors import ConfigError
+from moderation_core._normalize import is_ascii_word, key_view, mapped_key_view, word_bounded
 
-__all__ = ["TermList", "term_key"]
-
-
-class _KeyTable(dict[int, int | None]):
-    """str.translate table filled on first sight of each character: separators,
-    punctuation, symbols and controls are dropped, so ``违 规`` and ``违-规`` match ``违规``."""
-
-    def __missing__(self, code: int) -> int | None:
-        kept = unicodedata.category(chr(code))[0] not in "PZCS"
-        self[code] = code if kept else None
-        return self[code]
-
-
-_KEYS = _KeyTable()
+__all__ = ["TermHit", "TermList", "term_key"]
 
 
 def term_key(text: str) -> str:
-    """The form terms and texts are compared in: NFKC, case folded, no separators."""
-    return unicodedata.normalize("NFKC", text).casefold().translate(_KEYS)
+    """The form terms and texts are compared in: the local engine's key view, so a
+    term matches here exactly the texts it matches in a local lexicon."""
+    return key_view(text)
+
+
+@attrs.frozen
+class TermHit:
+    """One term found in a text, located in the original text."""
+
+    start: int
+    end: int
+    term: str  # as configured
+    key: str
 
 
 class TermList:
@@ -46,16 +47,30 @@ class TermList:
             keys.setdefault(key, term)
         self._keys = list(keys)
         self._terms = list(keys.values())
+        self._whole_words = [is_ascii_word(key) for key in self._keys]
         self.keys = frozenset(keys)
         self._automaton = ahocorasick_rs.AhoCorasick(self._keys)
 
+    def hits(self, text: str) -> list[TermHit]:
+        """Every term occurrence in ``text``, ordered by start (longest first), as the
+        local engine would report it. A clean text costs one translate and one scan;
+        only one that hits pays for the view mapped back onto the original."""
+        if not self._automaton.find_matches_as_indexes(term_key(text)):
+            return []
+        key, origin = mapped_key_view(text)
+        found: list[TermHit] = []
+        for index, start, end in self._automaton.find_matches_as_indexes(key, overlapping=True):
+            first, last = origin[start], origin[end - 1] + 1
+            if self._whole_words[index] and not word_bounded(text, first, last):
+                continue
+            found.append(TermHit(first, last, self._terms[index], self._keys[index]))
+        found.sort(key=lambda hit: (hit.start, -hit.end))
+        return found
+
     def first(self, text: str) -> str | None:
-        """The first term found in text, as configured."""
-        found = self._automaton.find_matches_as_indexes(term_key(text))
-        return self._terms[found[0][0]] if found else None
+        """The term found first in text, as configured."""
+        found = self.hits(text)
+        return found[0].term if found else None
 
     def found_keys(self, text: str) -> set[str]:
-        return {
-            self._keys[i]
-            for i, _, _ in self._automaton.find_matches_as_indexes(term_key(text), overlapping=True)
-        }
+        return {hit.key for hit in self.hits(text)}

@@ -17,8 +17,14 @@ import ahocorasick_rs
 import attrs
 
 from moderation_core import ConfigError, Decision, Label
+from moderation_core._normalize import (
+    ASTRAL,
+    fast_key_table,
+    key_view,
+    mapped_key_view,
+    mapped_rules_view,
+)
 
-from ._normalize import ASTRAL, fast_key_table, key_view, mapped_key_view, mapped_rules_view
 from ._rules import CONTACT_WORDS, PHONE, RULES, has_hint
 
 __all__ = ["Engine", "Hit", "Lexicon", "builtin_lexicons", "read_lexicon"]
