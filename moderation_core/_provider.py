@@ -126,7 +126,9 @@ class HttpProviderConfig:
         default=None, validator=attrs.validators.optional(attrs.validators.ge(1))
     )
     max_wait: float = attrs.field(default=1.0, validator=attrs.validators.ge(0))
-    max_in_flight: int = attrs.field(default=8, validator=attrs.validators.ge(1))
+    max_in_flight: int | None = attrs.field(  # None: derived from rate_limit and latency
+        default=None, validator=attrs.validators.optional(attrs.validators.ge(1))
+    )
     breaker: BreakerSettings = attrs.field(factory=BreakerSettings)
 
     def problems(self) -> list[str]:

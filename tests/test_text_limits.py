@@ -102,7 +102,7 @@ def manager() -> pluggy.PluginManager:
     return pm
 
 
-def config(long_text: str = "split", **limits: int) -> dict[str, Any]:
+def config(limits: dict[str, int], long_text: str = "split") -> dict[str, Any]:
     return {
         "moderation": {"long_text": long_text},
         "providers": {"chars": {"type": "chars", **limits}},
@@ -137,7 +137,7 @@ def test_capabilities_accept_by_the_character_limit() -> None:
 def test_a_character_limited_provider_splits_a_long_text(manager: pluggy.PluginManager) -> None:
     vendor = Vendor()
     with Moderator(
-        config(max_text_chars=CHAR_LIMIT),
+        config({"max_text_chars": CHAR_LIMIT}),
         plugin_manager=manager,
         transport=httpx.MockTransport(vendor),
     ) as mod:
@@ -150,7 +150,7 @@ def test_a_character_limited_provider_splits_a_long_text(manager: pluggy.PluginM
 async def test_async_splits_the_same_way(manager: pluggy.PluginManager) -> None:
     vendor = Vendor()
     async with AsyncModerator(
-        config(max_text_chars=CHAR_LIMIT),
+        config({"max_text_chars": CHAR_LIMIT}),
         plugin_manager=manager,
         transport=httpx.MockTransport(vendor),
     ) as mod:
@@ -164,7 +164,7 @@ async def test_async_splits_the_same_way(manager: pluggy.PluginManager) -> None:
 def test_a_text_at_the_limit_is_sent_whole(manager: pluggy.PluginManager) -> None:
     vendor = Vendor()
     with Moderator(
-        config(max_text_chars=CHAR_LIMIT),
+        config({"max_text_chars": CHAR_LIMIT}),
         plugin_manager=manager,
         transport=httpx.MockTransport(vendor),
     ) as mod:
@@ -186,7 +186,7 @@ def test_the_tighter_limit_ends_each_chunk(
 ) -> None:
     vendor = Vendor()
     with Moderator(
-        config(**limits), plugin_manager=manager, transport=httpx.MockTransport(vendor)
+        config(limits), plugin_manager=manager, transport=httpx.MockTransport(vendor)
     ) as mod:
         mod.check(LONG)
     assert all(len(text) <= CHAR_LIMIT for text in vendor.texts)
@@ -212,7 +212,7 @@ def test_split_text_by_characters_alone_keeps_the_overlap() -> None:
 def test_reject_refuses_a_text_over_the_character_limit(manager: pluggy.PluginManager) -> None:
     vendor = Vendor()
     with Moderator(
-        config("reject", max_text_chars=CHAR_LIMIT),
+        config({"max_text_chars": CHAR_LIMIT}, "reject"),
         plugin_manager=manager,
         transport=httpx.MockTransport(vendor),
     ) as mod:
@@ -232,7 +232,7 @@ def test_reject_refuses_a_text_over_the_character_limit(manager: pluggy.PluginMa
 async def test_reject_refuses_it_async_too(manager: pluggy.PluginManager) -> None:
     vendor = Vendor()
     async with AsyncModerator(
-        config("reject", max_text_chars=CHAR_LIMIT),
+        config({"max_text_chars": CHAR_LIMIT}, "reject"),
         plugin_manager=manager,
         transport=httpx.MockTransport(vendor),
     ) as mod:
@@ -242,6 +242,6 @@ async def test_reject_refuses_it_async_too(manager: pluggy.PluginManager) -> Non
 
 
 def test_describe_shows_the_character_limit(manager: pluggy.PluginManager) -> None:
-    with Moderator(config(max_text_chars=CHAR_LIMIT), plugin_manager=manager) as mod:
+    with Moderator(config({"max_text_chars": CHAR_LIMIT}), plugin_manager=manager) as mod:
         (provider,) = mod._providers
         assert provider.describe()["max_text_chars"] == CHAR_LIMIT

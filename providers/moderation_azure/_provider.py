@@ -272,7 +272,8 @@ class AzureContentSafetyProvider(Provider[AzureConfig]):
     def _check(self, content: Content) -> Generator[httpx.Request, httpx.Response, Verdict]:
         """Yield the requests for one content; return its verdict."""
         if content.type is ContentType.TEXT:
-            operation, body, highest = "text:analyze", self._text_body(content.value), None
+            operation, body = "text:analyze", self._text_body(content.value)
+            highest = wire.MAX_SEVERITY[self.config.output_type]
         else:
             image = yield from fetch_image(content.value)
             operation, body = "image:analyze", self._image_body(image)
@@ -281,8 +282,7 @@ class AzureContentSafetyProvider(Provider[AzureConfig]):
         if response.status_code != 200:
             raise self._error(response)
         result, raw = wire.read_result(response)
-        scale = highest if highest is not None else wire.MAX_SEVERITY[self.config.output_type]
-        return self._verdict(result, raw, scale, _request_id(response))
+        return self._verdict(result, raw, highest, _request_id(response))
 
     def _text_body(self, text: str) -> dict[str, Any]:
         body: dict[str, Any] = {"text": text, "outputType": self.config.output_type}

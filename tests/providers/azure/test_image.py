@@ -48,8 +48,14 @@ def with_image_host(image_host: ImageHost, emu: AzureEmulator | None = None) -> 
     return RecordingTransport(route)
 
 
-def serving(data: bytes, status: int = 200, **headers: str) -> ImageHost:
+def serving(data: bytes, status: int = 200, headers: dict[str, str] | None = None) -> ImageHost:
     return lambda _request: httpx.Response(status, content=data, headers=headers)
+
+
+def answered(recording: RecordingTransport, index: int) -> httpx.Response:
+    response = recording.exchanges[index].response
+    assert response is not None
+    return response
 
 
 def image_error(handler: RecordingTransport, url: str = IMAGE_URL) -> InvalidContent:
@@ -71,7 +77,7 @@ def test_an_image_is_fetched_and_sent_as_base64() -> None:
     assert analyze.url.path == IMAGE_PATH
     assert analyze.headers["Ocp-Apim-Subscription-Key"] == API_KEY
     image = base64.b64decode(sent_json(analyze)["image"]["content"])
-    assert image == recording.exchanges[0].response.content
+    assert image == answered(recording, 0).content
     assert sent_json(analyze)["outputType"] == "FourSeverityLevels"
     assert (verdict.decision, verdict.label, verdict.score, verdict.content_id) == (
         Decision.BLOCK,
@@ -106,8 +112,8 @@ def test_one_byte_over_is_refused_by_the_range_answer() -> None:
     url = f"https://img.example.com/cat.png?bytes={MAX_IMAGE_BYTES + 1}"
     error = image_error(recording, url)
     assert "over Azure's 4 MB limit" in str(error)
-    (exchange,) = recording.exchanges
-    assert exchange.response.status_code == 206  # only the first 4 MB + 1 came
+    assert len(recording.exchanges) == 1
+    assert answered(recording, 0).status_code == 206  # only the first 4 MB + 1 came
 
 
 def test_a_host_ignoring_range_is_refused_by_its_content_length() -> None:
@@ -126,13 +132,13 @@ def test_a_host_hiding_its_length_is_refused_by_the_body() -> None:
 
 def test_a_lying_content_range_does_not_let_a_large_body_through() -> None:
     big = make_png("cat", pad_to=MAX_IMAGE_BYTES + 10)
-    host = serving(big, 206, **{"Content-Range": "bytes 0-99/100"})
+    host = serving(big, 206, {"Content-Range": "bytes 0-99/100"})
     assert "over Azure's 4 MB limit" in str(image_error(with_image_host(host)))
 
 
 def test_an_unreadable_length_is_ignored_and_the_body_decides() -> None:
     small = make_png("cat")
-    host = serving(small, **{"Content-Range": "bytes 0-1/" + "9" * 5000})
+    host = serving(small, headers={"Content-Range": "bytes 0-1/" + "9" * 5000})
     with moderator(with_image_host(host)) as mod:
         assert mod.check(Content.image(IMAGE_URL)).decision is Decision.PASS
 
@@ -144,7 +150,7 @@ def test_an_unreadable_length_is_ignored_and_the_body_decides() -> None:
         (serving(b"", 403), "could not be fetched (HTTP 403)"),
         (serving(b"", 416), "is empty"),
         (serving(b""), "is empty"),
-        (serving(b"<html>a page</html>", **{"Content-Type": "image/png"}), "is not an image"),
+        (serving(b"<html>a page</html>", headers={"Content-Type": "image/png"}), "is not an image"),
         (serving(b"\x00\x00\x01\x00ico"), "is not an image"),
     ],
 )
@@ -213,7 +219,7 @@ def test_redirects_are_followed_to_http_urls() -> None:
     ],
 )
 def test_redirects_that_lead_nowhere_are_invalid_content(location: str, words: str) -> None:
-    recording = with_image_host(serving(b"", 302, Location=location))
+    recording = with_image_host(serving(b"", 302, {"Location": location}))
     assert words in str(image_error(recording))
     assert len(recording.requests) <= 4
 

@@ -19,6 +19,7 @@ from azure.ai.contentsafety.models import (
 )
 from azure.core.credentials import AzureKeyCredential
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
+from azure.core.rest import HttpResponse
 
 from moderation_azure.emulator import (
     OFFICIAL_IMAGE_EXAMPLE,
@@ -110,11 +111,11 @@ def test_blocklist_matches_and_halting(endpoint: str) -> None:
                 text=text, blocklist_names=["TestBlocklist"], halt_on_blocklist_hit=True
             )
         )
-    (match,) = matched.blocklists_match
+    (match,) = matched.blocklists_match or []
     assert (match.blocklist_name, match.blocklist_item_text) == ("TestBlocklist", "blocked-term")
     assert severities(matched)["Violence"] == 6
     assert halted.categories_analysis == []
-    assert halted.blocklists_match[0].blocklist_item_id == match.blocklist_item_id
+    assert [m.blocklist_item_id for m in halted.blocklists_match or []] == [match.blocklist_item_id]
 
 
 def test_an_image_from_the_emulators_image_host(endpoint: str) -> None:
@@ -168,7 +169,9 @@ def test_each_documented_error_reaches_the_sdk_with_its_code(
     assert caught.value.status_code == status
     assert caught.value.error is not None
     assert caught.value.error.code == code
-    assert caught.value.response.headers["x-ms-error-code"] == code
+    response = caught.value.response
+    assert isinstance(response, HttpResponse)
+    assert response.headers["x-ms-error-code"] == code
 
 
 def test_the_sdk_retries_a_429_after_its_retry_after(endpoint: str, emu: AzureEmulator) -> None:
