@@ -295,11 +295,15 @@ def _check_content_types(run: _Run) -> CheckResult:
                 items.append(Content.text(run.samples[0]))
                 if caps.max_text_bytes is not None:
                     items.append(Content.text("a" * caps.max_text_bytes))
+                items += _text_at_char_limit(caps)
             else:
                 items.append(Content(kind, _MEDIA_URLS[kind]))
         for item in items:
             result = run.check(mod, item)
-            what = f"{item.type.value} of {len(item.value.encode())} bytes"
+            size = f"{len(item.value.encode())} bytes"
+            if item.type is ContentType.TEXT:
+                size = f"{len(item.value)} characters, {size}"
+            what = f"{item.type.value} of {size}"
             if not isinstance(result, Verdict):
                 problems.append(f"{what}: {_judgement(result)}")
             elif item.type in caps.deferred_types and result.decision is not Decision.PENDING:
@@ -307,6 +311,19 @@ def _check_content_types(run: _Run) -> CheckResult:
             elif result.decision is Decision.PENDING and not result.request_id:
                 problems.append(f"{what}: PENDING without a request_id to match the webhook")
     return CheckResult(name, "failed" if problems else "passed", "; ".join(problems))
+
+
+def _text_at_char_limit(caps: Capabilities) -> list[Content]:
+    """A text of exactly ``max_text_chars``, when declared: Chinese if the byte limit
+    allows it (a vendor counting bytes where the provider declares characters then
+    fails it), else ASCII; none when the byte limit is the tighter even for ASCII."""
+    if caps.max_text_chars is None:
+        return []
+    for char in ("字", "a"):
+        text = Content.text(char * caps.max_text_chars)
+        if caps.accepts(text):
+            return [text]
+    return []
 
 
 def _check_batch_order(run: _Run) -> CheckResult:

@@ -204,12 +204,11 @@ class AliyunGreenProvider(Provider[AliyunGreenConfig]):
         self._bands = Bands(
             review_at=RISK_LEVELS[config.review_at], block_at=RISK_LEVELS[config.block_at]
         )
-        chars = config.max_text_chars or DEFAULT_MAX_TEXT_CHARS[config.action]
-        # The vendor counts characters, the core UTF-8 bytes: every character is at least
-        # one byte, so a byte limit of that many never lets a text over the vendor's
-        # limit through (CJK text is split at a third of it: safe over exact).
+        # The vendor counts characters and documents no byte limit.
         self._capabilities = Capabilities(
-            content_types=frozenset({ContentType.TEXT}), batch_size=1, max_text_bytes=chars
+            content_types=frozenset({ContentType.TEXT}),
+            batch_size=1,
+            max_text_chars=config.max_text_chars or DEFAULT_MAX_TEXT_CHARS[config.action],
         )
 
     @property

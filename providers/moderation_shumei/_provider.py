@@ -35,7 +35,6 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "DEFAULT_TOKEN_ID",
     "LANGUAGES",
-    "MAX_TEXT_BYTES",
     "REGIONS",
     "RISK_TYPES",
     "ShumeiConfig",
@@ -53,12 +52,6 @@ REGIONS: Mapping[str, str] = {
 # The clusters' own short names, as they appear in the hosts.
 _REGION_ALIASES = {"bj": "beijing", "sh": "shanghai", "fjny": "virginia", "xjp": "singapore"}
 PATH = "/text/v4"
-
-# The vendor counts 10,000 characters; the core limits UTF-8 bytes. Every character is
-# at least one UTF-8 byte (and at least as many bytes as UTF-16 units), so 10,000 bytes
-# is never more than 10,000 characters however the vendor counts them, and the core
-# splits longer text before Shumei would answer 1905.
-MAX_TEXT_BYTES = MAX_TEXT_CHARS
 
 # The API doc's suggested client timeout. A Shumei answer is meant to come back in well
 # under a second; one that has not is better given up on and sent to the next provider.
@@ -198,8 +191,10 @@ class ShumeiProvider(Provider[ShumeiConfig]):
     description: ClassVar[str] = "Shumei (数美) text v4, accessKey in the body"
     emulator_factory = make_emulator
 
+    # Shumei counts characters, so the core splits longer text before it would answer
+    # 1905. No byte limit: 10,000 characters are far under the 1 MB ``data`` allows.
     _CAPABILITIES = Capabilities(
-        content_types=frozenset({ContentType.TEXT}), batch_size=1, max_text_bytes=MAX_TEXT_BYTES
+        content_types=frozenset({ContentType.TEXT}), batch_size=1, max_text_chars=MAX_TEXT_CHARS
     )
 
     def __init__(self, name: str, config: ShumeiConfig) -> None:

@@ -118,12 +118,12 @@ class TencentTmsProvider(Provider[TencentTmsConfig]):
     description: ClassVar[str] = "Tencent Cloud TMS/IMS text and image moderation (TC3-signed)"
     emulator_factory = make_emulator
 
-    # 10,000 characters are at least 10,000 UTF-8 bytes: a byte limit of that many never
-    # lets a text over the vendor's character limit through (the core measures bytes).
+    # No byte limit: TMS counts characters, and 10,000 of them in base64 are far under
+    # the 10 MB a TC3-signed POST may carry.
     _CAPABILITIES = Capabilities(
         content_types=frozenset({ContentType.TEXT, ContentType.IMAGE}),
         batch_size=1,
-        max_text_bytes=MAX_TEXT_CHARS,
+        max_text_chars=MAX_TEXT_CHARS,
     )
 
     def __init__(
@@ -145,7 +145,6 @@ class TencentTmsProvider(Provider[TencentTmsConfig]):
     def describe(self) -> Mapping[str, Any]:
         return {
             **super().describe(),
-            "max_text_chars": MAX_TEXT_CHARS,
             "hosts": sorted({url.host for url in self._urls.values()}),
             "region": self.config.region,
             "biz_type": self.config.biz_type,

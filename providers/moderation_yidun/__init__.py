@@ -11,7 +11,7 @@ from moderation_core import ProviderRegistry, hookimpl
 from ._provider import (
     BATCH_PATH,
     MAX_BATCH,
-    MAX_TEXT_BYTES,
+    MAX_TEXT_CHARS,
     REGIONS,
     SINGLE_PATH,
     YidunConfig,
@@ -24,7 +24,7 @@ __all__ = [
     "BATCH_PATH",
     "LABELS",
     "MAX_BATCH",
-    "MAX_TEXT_BYTES",
+    "MAX_TEXT_CHARS",
     "REGIONS",
     "SIGNATURE_METHODS",
     "SINGLE_PATH",

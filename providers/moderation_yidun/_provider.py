@@ -40,7 +40,7 @@ from .emulator import make_emulator
 __all__ = [
     "BATCH_PATH",
     "MAX_BATCH",
-    "MAX_TEXT_BYTES",
+    "MAX_TEXT_CHARS",
     "REGIONS",
     "SINGLE_PATH",
     "YidunConfig",
@@ -53,10 +53,9 @@ SINGLE_PATH = "/v5/text/check"
 BATCH_PATH = "/v5/text/batch-check"
 VERSION = "v5.2"  # what the current Go SDK and the Python demo send
 MAX_BATCH = 100  # batch-check takes 1-100 texts
-# The vendor counts 10,000 runes (code points); the core counts UTF-8 bytes. A text of
-# 10,000 bytes is at most 10,000 code points, so this never sends one too long (CJK
-# text is split at about 3,333 characters: safe over exact).
-MAX_TEXT_BYTES = 10_000
+# ``content``: 10,000 runes, i.e. code points, as the core counts characters. Yidun
+# documents no byte limit.
+MAX_TEXT_CHARS = 10_000
 # Per-field limits in runes (text_check_scene_request.go).
 _MAX_DATA_ID = 128
 _MAX_ACCOUNT = 128
@@ -173,7 +172,7 @@ class YidunProvider(Provider[YidunConfig]):
             content_types=frozenset({ContentType.TEXT}),
             batch_size=config.batch_size,
             batch_types=frozenset({ContentType.TEXT}),
-            max_text_bytes=MAX_TEXT_BYTES,
+            max_text_chars=MAX_TEXT_CHARS,
         )
 
     @staticmethod

@@ -47,7 +47,8 @@ def test_defaults() -> None:
         provider.service_for(None) == DEFAULT_SERVICES["TextModerationPlus"] == "chat_detection_pro"
     )
     assert provider.url == "https://green-cip.cn-shanghai.aliyuncs.com/"
-    assert provider.capabilities.max_text_bytes == DEFAULT_MAX_TEXT_CHARS["TextModerationPlus"]
+    assert provider.capabilities.max_text_chars == DEFAULT_MAX_TEXT_CHARS["TextModerationPlus"]
+    assert provider.capabilities.max_text_bytes is None  # the vendor counts characters only
     assert provider.capabilities.content_types == frozenset({ContentType.TEXT})
     assert provider.capabilities.batch_size == 1
 
@@ -55,11 +56,11 @@ def test_defaults() -> None:
 def test_text_moderation_defaults() -> None:
     provider = build(action="TextModeration")
     assert provider.service_for(None) == "chat_detection"
-    assert provider.capabilities.max_text_bytes == 600
+    assert provider.capabilities.max_text_chars == 600
 
 
 def test_max_text_chars_is_configurable() -> None:
-    assert build(max_text_chars=5000).capabilities.max_text_bytes == 5000
+    assert build(max_text_chars=5000).capabilities.max_text_chars == 5000
 
 
 @pytest.mark.parametrize("region", list(REGIONS))

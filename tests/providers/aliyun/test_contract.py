@@ -27,13 +27,13 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import httpx
 import pytest
-import vcr
 import yaml
 
 from moderation_aliyun import classify, parse_acs3_authorization
 from moderation_aliyun.emulator import OFFICIAL_EXAMPLES, RULES
 from moderation_core import AllProvidersFailed, AuthError, Decision, Label, Moderator, Verdict
-from moderation_core.testing import serve
+from moderation_core.testing import RecordingTransport, serve
+from tests.support.cassettes import cassette
 
 from .helpers import ACCESS_KEY_ID, ACCESS_KEY_SECRET, BASE_URL, emulator, form, table
 
@@ -113,43 +113,22 @@ def _scrubbers(target: dict[str, Any]) -> tuple[Any, Any]:
     return request, response
 
 
-class _Capture(httpx.BaseTransport):
-    """Keeps each request as sent, then lets vcrpy's patched transport answer it."""
-
-    def __init__(self) -> None:
-        self.inner = httpx.HTTPTransport()
-        self.requests: list[httpx.Request] = []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        request.read()
-        self.requests.append(request)
-        return self.inner.handle_request(request)
-
-    def close(self) -> None:
-        self.inner.close()
-
-
 @contextmanager
 def conversation(
     name: str, **overrides: Any
-) -> Iterator[tuple[Moderator, _Capture, dict[str, Any]]]:
+) -> Iterator[tuple[Moderator, RecordingTransport, dict[str, Any]]]:
     """A Moderator whose HTTP is recorded to, or replayed from, ``cassettes/NAME.yaml``."""
     with _target() as target:
         scrub_request, scrub_response = _scrubbers(target)
-        recorder = vcr.VCR(
-            cassette_library_dir=str(CASSETTES),
-            record_mode="none" if MODE == "replay" else "all",
-            match_on=["method", "path", "body"],
-            before_record_request=scrub_request,
-            before_record_response=scrub_response,
-            decode_compressed_response=True,
-        )
-        if MODE != "replay":  # record from scratch: vcrpy would append to the old file
-            (CASSETTES / f"{name}.yaml").unlink(missing_ok=True)
-        capture = _Capture()
         table_ = {**target, **overrides}
         with (
-            recorder.use_cassette(f"{name}.yaml"),
+            cassette(
+                CASSETTES,
+                name,
+                MODE,
+                scrub_request=scrub_request,
+                scrub_response=scrub_response,
+            ) as capture,
             Moderator.from_config({"providers": {"aliyun": table_}}, transport=capture) as mod,
         ):
             yield mod, capture, table_

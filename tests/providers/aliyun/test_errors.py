@@ -15,16 +15,9 @@ from moderation_core import (
     RateLimited,
 )
 from moderation_core.testing import Clock, RecordingTransport
+from tests.support.providers import failure
 
-from .helpers import (
-    ACCESS_KEY_ID,
-    ACCESS_KEY_SECRET,
-    answering,
-    config,
-    emulator,
-    failure,
-    moderator,
-)
+from .helpers import ACCESS_KEY_ID, ACCESS_KEY_SECRET, answering, config, emulator, moderator
 
 POP_ROWS = [
     ("SignatureDoesNotMatch", AuthError, "check access_key_secret"),
@@ -119,7 +112,9 @@ def test_a_wrong_secret_never_echoes_what_was_signed(scheme: str) -> None:
     assert error.code == "SignatureDoesNotMatch"
     assert len(recording.requests) == 1  # never retried
     # The gateway quoted its string to sign (with the AccessKey id in it for V1).
-    assert "server string to sign" in recording.exchanges[0].response.text
+    response = recording.exchanges[0].response
+    assert response is not None
+    assert "server string to sign" in response.text
     for text in (str(error), repr(error), repr(error.args)):
         assert ACCESS_KEY_ID not in text
         assert "not-the-right-secret" not in text

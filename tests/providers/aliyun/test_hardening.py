@@ -19,6 +19,7 @@ from moderation_core import (
     RateLimited,
 )
 from moderation_core.testing import RecordingTransport, serve
+from tests.support.providers import failure
 
 from .helpers import (
     ACCESS_KEY_ID,
@@ -28,7 +29,6 @@ from .helpers import (
     classic_answer,
     config,
     emulator,
-    failure,
     moderator,
     plus_answer,
 )

@@ -17,7 +17,11 @@ from .helpers import emulator, form, moderator, service_parameters
 @pytest.mark.parametrize("scheme", ["acs3", "v1"])
 def test_one_request_per_text_with_its_parameters(scheme: str) -> None:
     recording = RecordingTransport(emulator())
-    items = [Content.text("hello", id="m-1"), Content.text("你这个傻逼", id=7), "加我微信"]
+    items: list[Content | str] = [
+        Content.text("hello", id="m-1"),
+        Content.text("你这个傻逼", id=7),
+        "加我微信",
+    ]
     with moderator(recording, signature=scheme) as mod:
         verdicts = mod.check_many(items, sender="user-1", scene="Group")
     assert recording.paths() == ["/"] * 3
@@ -98,9 +102,17 @@ def test_long_text_is_split_under_the_limit() -> None:
     assert (verdict.decision, verdict.label) == (Decision.BLOCK, Label.POLITICS)
 
 
-def test_cjk_is_split_by_bytes_so_never_over_the_vendor_s_characters() -> None:
+@pytest.mark.parametrize(
+    ("action", "length", "limit", "parts"),
+    # The old byte stand-in took 8 and 4 requests: a third of the limit in CJK.
+    [("TextModerationPlus", 5_000, 2_000, 3), ("TextModeration", 700, 600, 2)],
+)
+def test_cjk_is_split_by_the_vendor_s_characters(
+    action: str, length: int, limit: int, parts: int
+) -> None:
     recording = RecordingTransport(emulator())
-    with moderator(recording, action="TextModeration") as mod:
-        verdict = mod.check("好" * 700)  # 700 characters, 2,100 bytes: over 600 either way
-    assert all(len(service_parameters(r)["content"]) <= 600 for r in recording.requests)
+    with moderator(recording, action=action) as mod:
+        verdict = mod.check("好" * length)
+    sizes = [len(service_parameters(r)["content"]) for r in recording.requests]
+    assert (len(sizes), max(sizes)) == (parts, limit)
     assert verdict.decision is Decision.PASS

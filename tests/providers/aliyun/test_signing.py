@@ -10,6 +10,7 @@ import hmac
 from types import SimpleNamespace
 from urllib.parse import parse_qsl
 
+import httpx
 import pytest
 from alibabacloud_tea_openapi.utils import Utils
 
@@ -137,11 +138,10 @@ def test_timestamps_are_utc() -> None:
 # -- the provider's own requests, checked with the official signer ----------------------
 
 
-def _sdk_rpc_signature(request: object) -> str:
-    assert hasattr(request, "url")
-    params = dict(request.url.params.multi_items())  # type: ignore[attr-defined]
+def _sdk_rpc_signature(request: httpx.Request) -> str:
+    params = dict(request.url.params.multi_items())
     signature = params.pop("Signature")
-    params |= form(request)  # type: ignore[arg-type]
+    params |= form(request)
     assert Utils.get_rpcsignature(params, "POST", ACCESS_KEY_SECRET) == signature
     return signature
 

@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
-from moderation_core import AllProvidersFailed, AsyncModerator, Moderator, ProviderError
+from moderation_core import AsyncModerator, Moderator
 from moderation_core.testing import RecordingTransport
 from moderation_shumei.emulator import ShumeiEmulator, make_emulator
 from tests import fake_secrets as secrets
+from tests.support.providers import Handler, transport
 
 # Fake credentials of this suite (tests/fake_secrets.py holds the other vendors').
 ACCESS_KEY = secrets.SHUMEI_ACCESS_KEY
 APP_ID = "fake-app"
 BASE_URL = "https://shumei.test"
 PATH = "/text/v4"
-
-Handler = Callable[[httpx.Request], httpx.Response]
 
 
 def emulator(**options: Any) -> ShumeiEmulator:
@@ -40,11 +39,6 @@ def table(**overrides: Any) -> dict[str, Any]:
 
 def config(**overrides: Any) -> dict[str, Any]:
     return {"providers": {"shumei": table(**overrides)}}
-
-
-def transport(handler: Handler | RecordingTransport) -> httpx.BaseTransport:
-    """A recording transport as it is, any other handler through httpx.MockTransport."""
-    return handler if isinstance(handler, RecordingTransport) else httpx.MockTransport(handler)
 
 
 def moderator(handler: Handler | RecordingTransport, **overrides: Any) -> Moderator:
@@ -70,13 +64,3 @@ def answer(**fields: Any) -> dict[str, Any]:
 def sent(request: httpx.Request) -> Mapping[str, Any]:
     body: Mapping[str, Any] = json.loads(request.content)
     return body
-
-
-def failure(mod: Moderator, text: str = "some text", **context: Any) -> ProviderError:
-    """The one provider error behind a check that failed."""
-    try:
-        mod.check(text, **context)
-    except AllProvidersFailed as group:
-        (error,) = group.exceptions
-        return error
-    raise AssertionError("the check did not fail")

@@ -12,7 +12,6 @@ from moderation_core.testing import RecordingTransport
 from moderation_shumei import (
     DEFAULT_RISK_TYPE,
     DEFAULT_TIMEOUT,
-    MAX_TEXT_BYTES,
     MAX_TEXT_CHARS,
     REGIONS,
     ShumeiConfig,
@@ -62,18 +61,16 @@ def test_requests_carry_the_one_second_timeout() -> None:
     assert all(0 < value <= 1.0 for value in timeouts.values())
 
 
-def test_text_limit_guarantees_ten_thousand_characters() -> None:
+def test_text_limit_is_shumeis_ten_thousand_characters() -> None:
     caps = build().capabilities
     assert caps.content_types == frozenset({ContentType.TEXT})
     assert caps.batch_size == 1
-    assert caps.max_text_bytes == MAX_TEXT_BYTES == MAX_TEXT_CHARS == 10_000
-    # Every character is at least one UTF-8 byte (and as many bytes as UTF-16 units).
-    for char in ("a", "é", "好", "😀"):
-        text = char * (MAX_TEXT_BYTES // len(char.encode()))
-        assert caps.accepts(Content.text(text))
-        assert len(text) <= MAX_TEXT_CHARS
-        assert len(text.encode("utf-16-le")) // 2 <= MAX_TEXT_CHARS
-    assert not caps.accepts(Content.text("a" * (MAX_TEXT_BYTES + 1)))
+    # Characters, as Shumei counts; no byte limit: 10,000 of them are far under 1 MB.
+    assert (caps.max_text_chars, caps.max_text_bytes) == (MAX_TEXT_CHARS, None)
+    assert MAX_TEXT_CHARS == 10_000
+    for char in ("a", "é", "好"):
+        assert caps.accepts(Content.text(char * MAX_TEXT_CHARS))
+        assert not caps.accepts(Content.text(char * (MAX_TEXT_CHARS + 1)))
     assert not caps.accepts(Content.image("https://example.com/a.png"))
 
 

@@ -24,7 +24,6 @@ from typing import Any
 
 import httpx
 import pytest
-import vcr
 import yaml
 
 from moderation_core import (
@@ -36,8 +35,9 @@ from moderation_core import (
     ProviderError,
     Verdict,
 )
-from moderation_core.testing import serve
+from moderation_core.testing import RecordingTransport, serve
 from moderation_shumei.emulator import OFFICIAL_EXAMPLE, OFFICIAL_EXAMPLE_ANSWER
+from tests.support.cassettes import cassette
 
 from .helpers import ACCESS_KEY, APP_ID, BASE_URL, PATH, emulator, table
 from .test_mapping import CROSSWALK
@@ -114,42 +114,21 @@ def _scrub_response(response: dict[str, Any]) -> dict[str, Any]:
     return response
 
 
-class _Capture(httpx.BaseTransport):
-    """Keeps each request as sent, then lets vcrpy's patched transport answer it."""
-
-    def __init__(self) -> None:
-        self.inner = httpx.HTTPTransport()
-        self.requests: list[httpx.Request] = []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        request.read()
-        self.requests.append(request)
-        return self.inner.handle_request(request)
-
-    def close(self) -> None:
-        self.inner.close()
-
-
 @contextmanager
 def conversation(
     name: str, **overrides: Any
-) -> Iterator[tuple[Moderator, _Capture, dict[str, Any]]]:
+) -> Iterator[tuple[Moderator, RecordingTransport, dict[str, Any]]]:
     """A Moderator whose HTTP is recorded to, or replayed from, ``cassettes/NAME.yaml``."""
     with _target() as target:
-        recorder = vcr.VCR(
-            cassette_library_dir=str(CASSETTES),
-            record_mode="none" if MODE == "replay" else "all",
-            match_on=["method", "path", "body"],
-            before_record_request=_scrub_request(target),
-            before_record_response=_scrub_response,
-            decode_compressed_response=True,
-        )
-        if MODE != "replay":  # record from scratch: vcrpy would append to the old file
-            (CASSETTES / f"{name}.yaml").unlink(missing_ok=True)
-        capture = _Capture()
         table_ = {**target, **overrides}
         with (
-            recorder.use_cassette(f"{name}.yaml"),
+            cassette(
+                CASSETTES,
+                name,
+                MODE,
+                scrub_request=_scrub_request(target),
+                scrub_response=_scrub_response,
+            ) as capture,
             Moderator.from_config({"providers": {"shumei": table_}}, transport=capture) as mod,
         ):
             yield mod, capture, table_

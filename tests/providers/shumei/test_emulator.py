@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from moderation_core import Emulator
 from moderation_shumei.emulator import (
     DEMO_ACCESS_KEY,
     DEMO_APP_ID,
@@ -54,10 +55,12 @@ def body(**changes: Any) -> dict[str, Any]:
     return result
 
 
-def post(payload: Any, emu: Any = None, **kwargs: Any) -> httpx.Response:
+def post(
+    payload: Any, emu: Emulator | None = None, *, method: str = "POST", url: str = URL
+) -> httpx.Response:
     emu = emu or make_emulator()
     content = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    return emu(httpx.Request(kwargs.get("method", "POST"), kwargs.get("url", URL), content=content))
+    return emu(httpx.Request(method, url, content=content))
 
 
 def code(payload: Any, emu: Any = None) -> int:

@@ -12,8 +12,9 @@ from moderation_core._cli import main
 from moderation_core.testing import assert_conforms, serve
 from moderation_shumei import ShumeiProvider
 from moderation_shumei.emulator import OFFICIAL_EXAMPLE, make_emulator
+from tests.support.providers import failure
 
-from .helpers import config, emulator, failure, table
+from .helpers import config, emulator, table
 
 
 def test_conforms() -> None:

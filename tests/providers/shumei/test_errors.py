@@ -16,8 +16,9 @@ from moderation_core import (
     RateLimited,
 )
 from moderation_core.testing import Clock, RecordingTransport
+from tests.support.providers import failure
 
-from .helpers import ACCESS_KEY, answering, config, emulator, failure, moderator
+from .helpers import ACCESS_KEY, answering, config, emulator, moderator
 
 
 @pytest.mark.parametrize(
@@ -90,8 +91,8 @@ def test_1902_is_not_retried() -> None:
 
 
 def test_1905_from_the_emulator_text_limit() -> None:
-    # The core splits at 10,000 bytes, so only a vendor counting tighter than the API doc
-    # says can answer 1905; it is a typed, non-retryable error then.
+    # The core splits at 10,000 characters, so only a vendor counting tighter than the
+    # API doc says can answer 1905; it is a typed, non-retryable error then.
     with moderator(emulator(max_text_chars=5)) as mod:
         error = failure(mod, "more than five")
     assert (type(error), error.code, error.retryable) == (ProviderError, 1905, False)

@@ -12,8 +12,9 @@ import pytest
 from moderation_core import Decision, Moderator, ProtocolError, ProviderError
 from moderation_core.testing import RecordingTransport
 from moderation_shumei.emulator import FAULTS
+from tests.support.providers import failure
 
-from .helpers import ACCESS_KEY, answer, answering, config, emulator, failure, moderator
+from .helpers import ACCESS_KEY, answer, answering, config, emulator, moderator
 
 LABEL = {"riskLevel": "REJECT", "riskLabel1": "ad"}
 

@@ -9,11 +9,12 @@ from typing import Any
 
 import httpx
 
-from moderation_core import AllProvidersFailed, Moderator, ProviderError
+from moderation_core import Moderator
 from moderation_core.testing import RecordingTransport
 from moderation_tencent_tms import TencentTmsProvider
 from moderation_tencent_tms.emulator import TencentTmsEmulator, make_emulator
 from tests import fake_secrets as secrets
+from tests.support.providers import Handler, transport
 
 # Fake credentials in the shapes of real ones: a cassette scan looks for exactly these.
 SECRET_ID = secrets.TENCENT_TMS_SECRET_ID
@@ -22,8 +23,6 @@ TOKEN = secrets.TENCENT_TMS_TOKEN
 ALL_SECRETS = (SECRET_ID, SECRET_KEY, TOKEN)
 REGION = "ap-singapore"
 BASE_URL = "http://tms.test"
-
-Handler = Callable[[httpx.Request], httpx.Response]
 
 
 def emulator(**options: Any) -> TencentTmsEmulator:
@@ -54,10 +53,6 @@ def provider(clock: Callable[[], float] | None = None, **overrides: Any) -> Tenc
     if clock is None:
         return TencentTmsProvider("tms", cfg)
     return TencentTmsProvider("tms", cfg, clock=clock)
-
-
-def transport(handler: Handler | RecordingTransport) -> httpx.BaseTransport:
-    return handler if isinstance(handler, RecordingTransport) else httpx.MockTransport(handler)
 
 
 def moderator(handler: Handler | RecordingTransport, **overrides: Any) -> Moderator:
@@ -97,16 +92,6 @@ def ok_body(*, drop: tuple[str, ...] = (), **fields: Any) -> dict[str, Any]:
 
 def sent_json(request: httpx.Request) -> Any:
     return json.loads(request.content)
-
-
-def failure(mod: Moderator, item: Any = "some text") -> ProviderError:
-    """The one provider error behind a check that failed."""
-    try:
-        mod.check(item)
-    except AllProvidersFailed as group:
-        (error,) = group.exceptions
-        return error
-    raise AssertionError("the check did not fail")
 
 
 def as_mapping(value: Any) -> Mapping[str, Any]:

@@ -29,7 +29,6 @@ from typing import Any
 
 import httpx
 import pytest
-import vcr
 from vcr.errors import CannotOverwriteExistingCassetteException
 
 from moderation_core import (
@@ -41,9 +40,10 @@ from moderation_core import (
     Moderator,
     ProviderUnavailable,
 )
-from moderation_core.testing import serve
+from moderation_core.testing import RecordingTransport, serve
 from moderation_tencent_tms import parse_authorization
 from moderation_tencent_tms._tc3 import canonical_request, signature, string_to_sign
+from tests.support.cassettes import cassette
 
 from .helpers import ALL_SECRETS, BASE_URL, SECRET_ID, emulator, table
 
@@ -115,47 +115,25 @@ def _scrub_response(target: dict[str, Any]) -> Any:
     return scrub
 
 
-class _Capture(httpx.BaseTransport):
-    """Keeps each request as sent, then lets vcrpy's patched transport answer it."""
-
-    def __init__(self) -> None:
-        self.inner = httpx.HTTPTransport()
-        self.requests: list[httpx.Request] = []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        request.read()
-        self.requests.append(request)
-        return self.inner.handle_request(request)
-
-    def close(self) -> None:
-        self.inner.close()
-
-
 @contextmanager
 def conversation(
     name: str, **overrides: Any
-) -> Iterator[tuple[Moderator, _Capture, dict[str, Any]]]:
+) -> Iterator[tuple[Moderator, RecordingTransport, dict[str, Any]]]:
     """A Moderator whose HTTP is recorded to, or replayed from, ``cassettes/NAME.yaml``."""
     with _target(**overrides) as target:
-        recorder = vcr.VCR(
-            cassette_library_dir=str(CASSETTES),
-            record_mode="none" if MODE == "replay" else "all",
-            match_on=["method", "path", "query", "body"],
-            before_record_request=_scrub_request,
-            before_record_response=_scrub_response(target),
-            decode_compressed_response=True,
-        )
-        if MODE != "replay":  # record from scratch: vcrpy would append to the old file
-            (CASSETTES / f"{name}.yaml").unlink(missing_ok=True)
-        capture = _Capture()
         config = {"providers": {"tms": target}}
         with (
-            recorder.use_cassette(f"{name}.yaml") as cassette,
+            cassette(
+                CASSETTES,
+                name,
+                MODE,
+                match_on=["method", "path", "query", "body"],
+                scrub_request=_scrub_request,
+                scrub_response=_scrub_response(target),
+            ) as capture,
             Moderator.from_config(config, transport=capture) as mod,
         ):
             yield mod, capture, target
-            if MODE == "replay":
-                assert cassette.all_played, f"{name}.yaml holds requests that were not sent"
 
 
 def assert_sent(request: httpx.Request, target: dict[str, Any], action: str, body: Any) -> None:

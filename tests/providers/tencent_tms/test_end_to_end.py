@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -18,6 +19,7 @@ from moderation_core import (
     CheckContext,
     Content,
     Decision,
+    Emulator,
     Label,
     Moderator,
     Verdict,
@@ -30,7 +32,7 @@ from tests.providers.tencent_chat import helpers as chat
 
 from .helpers import config, emulator, provider, table
 
-MIXED = [
+MIXED: list[Content | str] = [
     "今天天气不错",
     "你这个傻逼",
     Content.image("https://cdn.example.com/bikini_1.jpg", id="img-1"),
@@ -38,7 +40,7 @@ MIXED = [
 ]
 
 
-def _assert_mixed(verdicts: list[Any]) -> None:
+def _assert_mixed(verdicts: Sequence[Verdict]) -> None:
     clean, abuse, sexy, ad = verdicts
     assert (clean.decision, clean.label) == (Decision.PASS, Label.NORMAL)
     assert (abuse.decision, abuse.label, abuse.masked_text) == (
@@ -91,7 +93,9 @@ def test_a_signature_older_than_five_minutes_says_the_clock_is_off() -> None:
 # -- strategies across an old provider and this one ----------------------------------
 
 
-def _both(strategy: str, order: tuple[str, str], tms: Any, chat_emu: Any) -> dict[str, Any]:
+def _both(
+    strategy: str, order: tuple[str, str], tms: Emulator, chat_emu: Emulator
+) -> dict[str, Any]:
     def route(request: httpx.Request) -> httpx.Response:
         return (tms if request.url.host == "tms.test" else chat_emu)(request)
 

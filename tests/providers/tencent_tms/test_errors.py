@@ -15,8 +15,9 @@ from moderation_core import (
     ProviderUnavailable,
     RateLimited,
 )
+from tests.support.providers import failure
 
-from .helpers import answering, error_body, failure, moderator, ok_body
+from .helpers import answering, error_body, moderator, ok_body
 
 
 def _error_for(body: Any, status: int = 200, **headers: str) -> ProviderError:

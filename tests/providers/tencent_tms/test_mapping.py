@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from moderation_core import Content, ContentType, Decision, Label, Verdict
-from moderation_tencent_tms import LABELS
+from moderation_tencent_tms import LABELS, MAX_TEXT_CHARS
 from moderation_tencent_tms.emulator import DEMO_SECRET_ID
 
 from .helpers import REGION, answering, moderator, ok_body, sent_json
@@ -109,7 +109,7 @@ def test_temporary_credentials_send_their_token() -> None:
     assert request.headers["X-TC-Token"] == "session-token-abc"
 
 
-def _verdict(**fields: object) -> Verdict:
+def _verdict(**fields: Any) -> Verdict:
     with moderator(answering(ok_body(**fields))) as mod:
         return mod.check("some text here", scene="Group")
 
@@ -203,11 +203,13 @@ def test_raw_request_id_and_provider() -> None:
 def test_text_over_ten_thousand_characters_is_split_by_the_core() -> None:
     recording = answering(ok_body())
     with moderator(recording) as mod:
-        verdict = mod.check("字" * 12_000)
+        verdict = mod.check("字" * 25_000)
     assert verdict.decision is Decision.PASS
     sizes = [len(base64.b64decode(sent_json(r)["Content"]).decode()) for r in recording.requests]
-    assert len(sizes) >= 2
-    assert max(sizes) <= 10_000
+    # Split by the 10,000 characters TMS counts: three requests, not the eight that
+    # 10,000 UTF-8 bytes (about 3,333 Chinese characters each) would take.
+    assert len(sizes) == 3
+    assert max(sizes) == 10_000
 
 
 def test_capabilities() -> None:
@@ -217,5 +219,8 @@ def test_capabilities() -> None:
         described = prov.describe()
     assert caps.content_types == frozenset({ContentType.TEXT, ContentType.IMAGE})
     assert caps.batch_size == 1
+    assert (caps.max_text_chars, caps.max_text_bytes) == (MAX_TEXT_CHARS, None)
+    assert MAX_TEXT_CHARS == 10_000
+    assert (described["max_text_chars"], described["max_text_bytes"]) == (10_000, None)
     assert described["hosts"] == ["tms.test"]
     assert DEMO_SECRET_ID not in str(described)

@@ -10,11 +10,12 @@ from urllib.parse import parse_qsl
 
 import httpx
 
-from moderation_core import AllProvidersFailed, AsyncModerator, Moderator, ProviderError
+from moderation_core import AsyncModerator, Moderator
 from moderation_core.testing import Clock, RecordingTransport
 from moderation_yidun import YidunProvider
 from moderation_yidun.emulator import YidunEmulator, make_emulator
 from tests import fake_secrets as secrets
+from tests.support.providers import Handler, transport
 
 # Fake credentials, used nowhere else, so a test can prove none of them leaks.
 SECRET_ID = secrets.YIDUN_SECRET_ID
@@ -23,8 +24,6 @@ BUSINESS_ID = "yidun-business-chat"
 SECRETS = (SECRET_ID, SECRET_KEY)
 BASE_URL = "http://yidun.test"
 NOW = 1_700_000_000.0
-
-Handler = Callable[[httpx.Request], httpx.Response]
 
 
 def emulator(**options: Any) -> YidunEmulator:
@@ -57,10 +56,6 @@ def config(**overrides: Any) -> dict[str, Any]:
 def provider(clock: Callable[[], float] | None = None, **overrides: Any) -> YidunProvider:
     cfg = YidunProvider.read_config("yidun", table(**overrides), "<test>")
     return YidunProvider("yidun", cfg, clock=clock or Clock(NOW))
-
-
-def transport(handler: Handler | RecordingTransport) -> httpx.MockTransport | RecordingTransport:
-    return handler if isinstance(handler, RecordingTransport) else httpx.MockTransport(handler)
 
 
 def moderator(handler: Handler | RecordingTransport, **overrides: Any) -> Moderator:
@@ -99,13 +94,3 @@ def texts(request: httpx.Request) -> list[dict[str, str]]:
     """The ``texts`` of a batch-check request."""
     value: list[dict[str, str]] = json.loads(form(request)["texts"])
     return value
-
-
-def failure(mod: Moderator, item: Any = "some text", **context: Any) -> ProviderError:
-    """The one provider error behind a check that failed."""
-    try:
-        mod.check(item, **context)
-    except AllProvidersFailed as group:
-        (error,) = group.exceptions
-        return error
-    raise AssertionError("the check did not fail")

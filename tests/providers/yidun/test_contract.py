@@ -26,12 +26,12 @@ from urllib.parse import parse_qsl, urlencode
 
 import httpx
 import pytest
-import vcr
 
 from moderation_core import AllProvidersFailed, AuthError, Content, Decision, Label, Moderator
-from moderation_core.testing import serve
+from moderation_core.testing import RecordingTransport, serve
 from moderation_yidun import BATCH_PATH, LABELS, SINGLE_PATH, signature_matches
 from moderation_yidun.emulator import OFFICIAL_BATCH, OFFICIAL_SINGLE, TEXT_RULES
+from tests.support.cassettes import cassette
 
 from .helpers import BUSINESS_ID, SECRET_ID, SECRET_KEY, emulator, form, table, texts
 
@@ -115,46 +115,26 @@ def _same_form(recorded: Any, sent: Any) -> None:
     assert _scrubbed_form(recorded.body, fake) == _scrubbed_form(sent.body, fake)
 
 
-class _Capture(httpx.BaseTransport):
-    """Keeps each request as sent, then lets vcrpy's patched transport answer it."""
-
-    def __init__(self) -> None:
-        self.inner = httpx.HTTPTransport()
-        self.requests: list[httpx.Request] = []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        request.read()
-        self.requests.append(request)
-        return self.inner.handle_request(request)
-
-    def close(self) -> None:
-        self.inner.close()
-
-
 @contextmanager
-def conversation(name: str, **overrides: Any) -> Iterator[tuple[Moderator, _Capture, str]]:
+def conversation(
+    name: str, **overrides: Any
+) -> Iterator[tuple[Moderator, RecordingTransport, str]]:
     """A Moderator whose HTTP is recorded to, or replayed from, ``cassettes/NAME.yaml``;
     yields it, the requests it sent, and the secret key they were signed with."""
-    with _target(**overrides) as target:
-        recorder = vcr.VCR(
-            cassette_library_dir=str(CASSETTES),
-            record_mode="none" if MODE == "replay" else "all",
+    with (
+        _target(**overrides) as target,
+        cassette(
+            CASSETTES,
+            name,
+            MODE,
             match_on=["method", "path", "form"],
-            before_record_request=_scrub_request(target),
-            before_record_response=_scrub_response(target),
-            decode_compressed_response=True,
-        )
-        recorder.register_matcher("form", _same_form)
-        if MODE != "replay":  # record from scratch: vcrpy would append to the old file
-            (CASSETTES / f"{name}.yaml").unlink(missing_ok=True)
-        capture = _Capture()
-        with (
-            recorder.use_cassette(f"{name}.yaml") as cassette,
-            Moderator({"providers": {"yidun": target}}, transport=capture) as mod,
-        ):
-            yield mod, capture, str(target["secret_key"])
-            if MODE == "replay":
-                assert cassette.all_played, f"{name}.yaml holds requests that were not sent"
+            scrub_request=_scrub_request(target),
+            scrub_response=_scrub_response(target),
+            matchers={"form": _same_form},
+        ) as capture,
+        Moderator({"providers": {"yidun": target}}, transport=capture) as mod,
+    ):
+        yield mod, capture, str(target["secret_key"])
 
 
 def assert_signed(request: httpx.Request, key: str, path: str) -> dict[str, str]:

@@ -20,8 +20,9 @@ from moderation_core import (
     RateLimited,
 )
 from moderation_core.testing import Clock, RecordingTransport
+from tests.support.providers import failure
 
-from .helpers import NOW, SECRETS, answer, antispam, emulator, failure, form, moderator
+from .helpers import NOW, SECRETS, answer, antispam, emulator, form, moderator
 
 # The issue's rows: code -> class.
 ISSUE_ROWS: list[tuple[int, type[ProviderError]]] = [

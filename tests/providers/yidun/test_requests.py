@@ -23,7 +23,15 @@ from moderation_core import (
     Verdict,
 )
 from moderation_core.testing import Clock, RecordingTransport
-from moderation_yidun import BATCH_PATH, REGIONS, SINGLE_PATH, YidunProvider, signature_matches
+from moderation_yidun import (
+    BATCH_PATH,
+    MAX_TEXT_CHARS,
+    REGIONS,
+    SINGLE_PATH,
+    YidunProvider,
+    signature_matches,
+)
+from tests.support.providers import failure
 
 from .helpers import (
     BASE_URL,
@@ -36,7 +44,6 @@ from .helpers import (
     async_moderator,
     config,
     emulator,
-    failure,
     form,
     moderator,
     provider,
@@ -311,7 +318,9 @@ def test_the_default_host_is_hangzhou() -> None:
 def test_the_capabilities_declare_the_vendor_s_limits() -> None:
     caps = provider().capabilities
     assert caps.batch_size == 100
-    assert caps.max_text_bytes == 10_000
+    # Yidun counts runes (code points) and documents no byte limit.
+    assert (caps.max_text_chars, caps.max_text_bytes) == (MAX_TEXT_CHARS, None)
+    assert MAX_TEXT_CHARS == 10_000
     assert {t.value for t in caps.content_types} == {"text"}
     assert caps.batch_types == caps.content_types
 
@@ -319,8 +328,11 @@ def test_the_capabilities_declare_the_vendor_s_limits() -> None:
 def test_a_long_text_is_split_under_ten_thousand_characters() -> None:
     recording = RecordingTransport(emulator())
     with Moderator(config(), transport=recording) as mod:
-        verdict = mod.check("好" * 9000 + "傻逼")
+        verdict = mod.check("好" * 12_500 + "傻逼" + "好" * 12_498)  # 25,000 characters
     assert verdict.decision is Decision.BLOCK
-    contents = [e["content"] for r in recording.requests for e in texts(r)]
-    assert len(contents) > 1
-    assert all(len(c.encode()) <= 10_000 for c in contents)
+    (request,) = recording.requests  # the parts share one batch-check
+    contents = [e["content"] for e in texts(request)]
+    # Three parts of at most 10,000 characters, not the eight that 10,000 bytes (about
+    # 3,333 Chinese characters each) would take.
+    assert len(contents) == 3
+    assert max(len(c) for c in contents) == 10_000
