@@ -763,7 +763,8 @@ def providers(config_path: Path | None, as_json: bool) -> None:
         table.add_row(row["type"], row["description"], "yes" if row["emulator"] else "-")
     console.print(table)
     table = Table(title=f"configured ({moderator.config.source})", header_style="bold")
-    for column in ("name", "type", "content types", "batch", "max text bytes", "deferred"):
+    columns = ("name", "type", "content types", "batch", "max text", "deferred")
+    for column in columns:
         table.add_column(column)
     for row in configured:
         table.add_row(
@@ -771,10 +772,15 @@ def providers(config_path: Path | None, as_json: bool) -> None:
             row["type"],
             ", ".join(row["content_types"]),
             str(row["batch_size"]),
-            str(row["max_text_bytes"] or "-"),
+            _text_limit(row.get("max_text_bytes"), row.get("max_text_chars")),
             ", ".join(row["deferred_types"]) or "-",
         )
     console.print(table)
+
+
+def _text_limit(max_bytes: int | None, max_chars: int | None) -> str:
+    limits = [f"{n:,} {unit}" for n, unit in ((max_bytes, "bytes"), (max_chars, "chars")) if n]
+    return " / ".join(limits) or "-"
 
 
 @main.group()
