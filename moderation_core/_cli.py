@@ -30,9 +30,9 @@ from rich.table import Table
 from ._config import _without_password, load_config
 from ._errors import AllProvidersFailed, ConfigError, InvalidContent, ModerationError
 from ._model import Content, ContentType, Decision, Verdict
-from ._moderator import Moderator
 from ._plugins import default_plugin_manager, provider_registry
 from ._serve import serve_emulator
+from ._sync import Moderator
 
 __all__ = ["main"]
 

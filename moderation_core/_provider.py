@@ -10,7 +10,6 @@ loop (``_drivers``), so no provider writes its logic twice.
 from __future__ import annotations
 
 import abc
-import builtins  # TEMPORARY: the `type` alias shadows it in the class body
 import email.utils
 import functools
 import inspect
@@ -228,7 +227,7 @@ def _class_problems(cls: type[Any]) -> list[str]:
 
 # Names of the provider API before 1.0: a subclass setting one learns the new way.
 _RENAMED = {
-    # TEMPORARY: "type" joins this list when its alias goes.
+    "type": "type is now provider_type",
     "emulator": "emulator is now emulator_factory",
     "auth_flow": "auth_flow() is now needs_credentials() plus credentials_flow()",
     "config_converter": "config_converter is gone (the core structures each config class "
@@ -253,23 +252,16 @@ class Provider(abc.ABC, Generic[ConfigT]):
     """
 
     provider_type: ClassVar[str]
-    config_class: ClassVar[builtins.type[Any]]
+    config_class: ClassVar[type[Any]]
     description: ClassVar[str] = ""
     emulator_factory: ClassVar[Callable[..., Emulator] | None] = None
     # Query parameters that carry a credential (e.g. Tencent's "usersig"): the core
     # rewrites their values in httpx's log lines.
     secret_query_params: ClassVar[tuple[str, ...]] = ()
 
-    # TEMPORARY alias of provider_type while tests/test_moderator.py and
-    # tests/test_policy.py still use the old name (issue 10); removed after.
-    type: ClassVar[str]
-
     def __init_subclass__(cls, *, abstract: bool = False, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         own = vars(cls)
-        # TEMPORARY, until tests/test_policy.py's ScoredProvider says provider_type.
-        if "type" in own and "provider_type" not in own:
-            cls.provider_type = own["type"]
         renamed = [change for old, change in _RENAMED.items() if old in own]
         if renamed:
             raise TypeError(
@@ -280,9 +272,6 @@ class Provider(abc.ABC, Generic[ConfigT]):
         factory = own.get("emulator_factory")
         if inspect.isfunction(factory):  # a plain function would bind to the instance
             cls.emulator_factory = staticmethod(factory)
-        # TEMPORARY: keep the old name readable.
-        if "provider_type" in own:
-            cls.type = own["provider_type"]
         if abstract:
             return
         problems = _class_problems(cls)
@@ -336,12 +325,6 @@ class Provider(abc.ABC, Generic[ConfigT]):
         responses). The core runs it only after ``needs_credentials()`` said True, one
         at a time per provider, so concurrent checks share one fetch."""
         return _no_credentials()
-
-    @property
-    def uses_http(self) -> bool:
-        """TEMPORARY, until moderation_core/service/_probes.py asks
-        ``isinstance(provider.config, HttpProviderConfig)`` as the core does."""
-        return isinstance(self.config, HttpProviderConfig)
 
     def describe(self) -> Mapping[str, Any]:
         """What ``moderation providers`` shows; never secrets."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import attrs
@@ -25,6 +25,7 @@ from moderation_core import (
     Content,
     ContentType,
     Decision,
+    Emulator,
     Flow,
     HttpProviderConfig,
     ItemResult,
@@ -42,7 +43,16 @@ from moderation_core import (
 from moderation_core._provider import AuthFlow
 from moderation_core.testing import Clock
 
-__all__ = ["Clock", "FakeConfig", "FakePlugin", "FakeProvider", "FakeVendor", "Recorder"]
+__all__ = [
+    "Clock",
+    "FakeConfig",
+    "FakePlugin",
+    "FakeProvider",
+    "FakeVendor",
+    "Recorder",
+    "fake_providers",
+    "routed",
+]
 
 
 @attrs.define(kw_only=True)
@@ -195,3 +205,22 @@ class Recorder:
     @hookimpl
     def check_finished(self, content: Content, verdict: Verdict, context: CheckContext) -> None:
         self.seen.append((content, verdict, context))
+
+
+def fake_providers(*providers: tuple[str, dict[str, Any]], **moderation: Any) -> dict[str, Any]:
+    """A config of fake providers, tried in the order given: ``("a", {"retries": 2})``
+    is ``[providers.a]`` with ``type = "fake"`` (base URL ``http://a.fake``);
+    ``moderation`` fills ``[moderation]``."""
+    return {
+        "moderation": {"providers": [name for name, _ in providers], **moderation},
+        "providers": {name: {"type": "fake", **table} for name, table in providers},
+    }
+
+
+def routed(vendors: Mapping[str, Emulator]) -> httpx.MockTransport:
+    """One transport for several fake vendors, each chosen by its host (``NAME.fake``)."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        return vendors[request.url.host.removesuffix(".fake")](request)
+
+    return httpx.MockTransport(handle)

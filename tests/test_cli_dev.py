@@ -12,7 +12,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="./dev is a bash script")
+BASH = shutil.which("bash")  # one resolved path for every subprocess below (ruff S607)
+
+pytestmark = pytest.mark.skipif(BASH is None, reason="./dev is a bash script")
 
 
 def project_copy(tmp_path: Path, benchmarks: dict[str, str]) -> Path:
@@ -35,7 +37,7 @@ def project_copy(tmp_path: Path, benchmarks: dict[str, str]) -> Path:
 
 def run_dev(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["bash", str(project / "dev"), *args],
+        [str(BASH), str(project / "dev"), *args],
         capture_output=True,
         text=True,
         check=False,
@@ -45,7 +47,7 @@ def run_dev(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_help_shows_the_jobs_not_the_script() -> None:
     done = subprocess.run(
-        ["bash", str(ROOT / "dev"), "help"], capture_output=True, text=True, check=False
+        [str(BASH), str(ROOT / "dev"), "help"], capture_output=True, text=True, check=False
     )
     assert done.returncode == 0
     assert "./dev bench" in done.stdout

@@ -70,14 +70,15 @@ def test_providers_as_a_string_is_not_read_character_by_character() -> None:
 
 
 def test_no_message_starts_with_top_level() -> None:
-    for config in (
+    configs: list[dict[str, Any]] = [
         {
             "moderation": {"providers": ["local", "local"]},
             "providers": {"local": {"type": "local"}},
         },
         {"moderaton": {}},
         {"moderation": {"strategy": "x"}},
-    ):
+    ]
+    for config in configs:
         message = _error(config)
         assert "(top level)" not in message
     assert "providers lists local twice" in _error(
@@ -106,7 +107,7 @@ def test_every_problem_is_reported_at_once_with_file_table_and_key(tmp_path: Pat
         "unknown key(s) colour",
     ):
         assert said in text
-    assert caught.value.problems == tuple(lines)  # type: ignore[attr-defined]
+    assert caught.value.problems == tuple(lines)
 
 
 def test_problems_in_several_tables_are_all_reported() -> None:
@@ -275,7 +276,7 @@ def test_attrs_asdict_astuple_and_unstructure_do_not_expose_secrets() -> None:
                 assert secret not in text
     assert Secret("a") == Secret("a") != Secret("b")
     with pytest.raises(AttributeError):
-        Secret("a")._value = "b"  # type: ignore[misc]
+        Secret("a")._value = "b"
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -24,10 +24,12 @@ from hypothesis import strategies as st
 from moderation_core import (
     AllProvidersFailed,
     AsyncModerator,
+    CheckContext,
     ConfigError,
     Content,
     ContentType,
     Decision,
+    Flow,
     InvalidContent,
     ModerationError,
     Moderator,
@@ -35,19 +37,8 @@ from moderation_core import (
     Verdict,
 )
 from moderation_core._custom import parse_fields
-from tests.fakes import FakeVendor
-
-
-def config(*providers: tuple[str, dict[str, Any]], **moderation: Any) -> dict[str, Any]:
-    return {
-        "moderation": {"providers": [name for name, _ in providers], **moderation},
-        "providers": {name: {"type": "fake", **table} for name, table in providers},
-    }
-
-
-def routed(vendors: dict[str, FakeVendor]) -> httpx.MockTransport:
-    return httpx.MockTransport(lambda r: vendors[r.url.host.removesuffix(".fake")](r))
-
+from tests.fakes import FakeVendor, routed
+from tests.fakes import fake_providers as config
 
 LONE = json.loads('"hi \\ud800 there"')  # what a JSON client can send: a lone surrogate
 
@@ -96,13 +87,14 @@ def test_lone_surrogate_is_invalid_content_in_every_content_builder() -> None:
 
 @pytest.mark.parametrize("where", ["scene", "sender", "receiver"])
 def test_lone_surrogate_in_the_context_is_invalid_content(where: str) -> None:
+    not_a_string: Any = 12
     with Moderator() as mod:
         with pytest.raises(InvalidContent, match=where):
             mod.check("hello", **{where: "x\ud800"})
         with pytest.raises(InvalidContent, match=where):
             mod.evaluate("hello", **{where: "x\ud800"})
         with pytest.raises(InvalidContent, match=where):
-            mod.check("hello", **{where: 12})
+            mod.check("hello", **{where: not_a_string})
 
 
 async def test_lone_surrogate_is_invalid_content_async() -> None:
@@ -452,17 +444,17 @@ async def _ticks_during(work: Callable[[], Any]) -> tuple[int, Any]:
     return ticks, result
 
 
-async def test_a_large_local_check_runs_off_the_event_loop() -> None:
+async def test_a_large_local_check_runs_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[int] = []
     async with AsyncModerator() as mod:
         (local,) = mod.providers
         flow = local.flow
 
-        def recording_flow(*args: Any) -> Any:
+        def recording_flow(contents: Sequence[Content], context: CheckContext) -> Flow:
             seen.append(threading.get_ident())
-            return flow(*args)
+            return flow(contents, context)
 
-        local.flow = recording_flow  # type: ignore[method-assign]
+        monkeypatch.setattr(local, "flow", recording_flow)
         large = ("hello world 你好 a normal chat line. " * 8000) + "你这个傻逼"
         ticks, verdict = await _ticks_during(lambda: mod.check(large))
         assert verdict.decision is Decision.BLOCK
@@ -473,17 +465,17 @@ async def test_a_large_local_check_runs_off_the_event_loop() -> None:
     assert ticks > 10 * max(small_ticks, 1)  # the loop kept serving during the large one
 
 
-async def test_a_large_local_batch_runs_off_the_event_loop() -> None:
+async def test_a_large_local_batch_runs_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[int] = []
     async with AsyncModerator() as mod:
         (local,) = mod.providers
         flow = local.flow
 
-        def recording_flow(*args: Any) -> Any:
+        def recording_flow(contents: Sequence[Content], context: CheckContext) -> Flow:
             seen.append(threading.get_ident())
-            return flow(*args)
+            return flow(contents, context)
 
-        local.flow = recording_flow  # type: ignore[method-assign]
+        monkeypatch.setattr(local, "flow", recording_flow)
         results = await mod.check_many([f"message number {i} " * 10 for i in range(200)])
     assert len(results) == 200
     assert seen

@@ -24,19 +24,8 @@ from moderation_core import (
     ProviderUnavailable,
     Verdict,
 )
-from tests.fakes import FakeVendor, Recorder
-
-
-def config(*providers: tuple[str, dict[str, Any]], **moderation: Any) -> dict[str, Any]:
-    return {
-        "moderation": {"providers": [name for name, _ in providers], **moderation},
-        "providers": {name: {"type": "fake", **table} for name, table in providers},
-    }
-
-
-def routed(vendors: dict[str, FakeVendor]) -> httpx.MockTransport:
-    """One transport for several fake vendors, chosen by host (<name>.fake)."""
-    return httpx.MockTransport(lambda r: vendors[r.url.host.removesuffix(".fake")](r))
+from tests.fakes import FakeVendor, Recorder, routed
+from tests.fakes import fake_providers as config
 
 
 def test_no_config_means_the_local_provider_alone() -> None:
@@ -291,10 +280,20 @@ async def test_a_failed_credential_fetch_is_shared_by_everyone_who_waited(
     plugin_manager: pluggy.PluginManager,
 ) -> None:
     vendor = FakeVendor(token_fail=True)
+    fetching, release = asyncio.Event(), asyncio.Event()
 
-    async def slow_vendor(request: httpx.Request) -> httpx.Response:
-        await asyncio.sleep(0.01)  # the others arrive while the fetch is under way
+    async def held_vendor(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/token" and not release.is_set():
+            fetching.set()
+            await release.wait()  # held until every other check is queued behind it
         return vendor(request)
+
+    async def release_when_all_wait() -> None:
+        await fetching.wait()
+        # Loop turns, not seconds: each check runs until it waits for the credentials.
+        for _ in range(100):
+            await asyncio.sleep(0)
+        release.set()
 
     async with AsyncModerator(
         # A breaker that stays closed, to show a later check does try again.
@@ -309,10 +308,12 @@ async def test_a_failed_credential_fetch_is_shared_by_everyone_who_waited(
             )
         ),
         plugin_manager=plugin_manager,
-        transport=httpx.MockTransport(slow_vendor),
+        transport=httpx.MockTransport(held_vendor),
     ) as mod:
-        results = await asyncio.gather(
-            *(mod.check(f"hello {i}") for i in range(20)), return_exceptions=True
+        *results, _ = await asyncio.gather(
+            *(mod.check(f"hello {i}") for i in range(20)),
+            release_when_all_wait(),
+            return_exceptions=True,
         )
         assert all(isinstance(r, AllProvidersFailed) for r in results)
         assert vendor.token_fetches == 1  # not one per waiting check

@@ -34,7 +34,7 @@ from moderation_core._policy import Policy, VendorCheck
 from moderation_core._routing import STRATEGIES, Strategy
 from moderation_core._state import GetMutes, RecordBlock
 from moderation_core._steps import Steps, run_blocking
-from tests.fakes import Clock, FakeProvider, FakeVendor
+from tests.fakes import Clock, FakeProvider, FakeVendor, routed
 
 AnyModerator = Moderator | AsyncModerator
 MUTE_POLICY = {"mute": {"after": 3, "within": "1h", "for": "24h"}}
@@ -81,13 +81,6 @@ def bare_config(*names: str, **moderation: Any) -> dict[str, Any]:
         "moderation": {"providers": list(names), **moderation},
         "providers": {name: {"type": "bare"} for name in names},
     }
-
-
-def routed(vendors: dict[str, FakeVendor]) -> httpx.MockTransport:
-    def handle(request: httpx.Request) -> httpx.Response:
-        return vendors[request.url.host.removesuffix(".fake")](request)
-
-    return httpx.MockTransport(handle)
 
 
 def build(kind: str, config: dict[str, Any], pm: pluggy.PluginManager, transport: Any) -> Any:

@@ -32,6 +32,7 @@ from moderation_core import (
 )
 from moderation_core._policy import Band, ContextRule, MuteRule, PolicySettings, parse_duration
 from moderation_core._provider import Flow
+from moderation_core.testing import Clock
 from tests.fakes import FakeProvider, FakeVendor
 
 AnyModerator = Moderator | AsyncModerator
@@ -56,19 +57,6 @@ def build(
 
 async def close(mod: AnyModerator) -> None:
     await call(mod.close())
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def fake_config(
@@ -267,6 +255,7 @@ async def test_a_score_over_the_block_threshold_raises_the_decision(
     outcome = await evaluate_once(kind, config, scored_pm, vendor, "ad85", scene="Group")
     assert outcome.action is Action.BLOCK
     assert outcome.reason == "label AD scored 85 >= block threshold 80 in scene Group"
+    assert outcome.verdict is not None
     assert outcome.verdict.decision is Decision.REVIEW  # the vendor's own answer, kept
 
 
@@ -343,6 +332,7 @@ async def test_allowed_terms_drop_keyword_hits_and_lower_the_flag(
     outcome = await evaluate_once(kind, config, plugin_manager, vendor, "learn blockchain today")
     assert (outcome.action, outcome.text) == (Action.ALLOW, "learn blockchain today")
     assert outcome.reason == "fake flagged only keyword hits 'block', which are allowed terms"
+    assert outcome.verdict is not None
     assert outcome.verdict.decision is Decision.BLOCK
 
 

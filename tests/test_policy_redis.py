@@ -15,8 +15,9 @@ import pytest
 import redis
 
 from moderation_core import Action
+from moderation_core.testing import Clock
 from tests.fakes import FakeVendor
-from tests.test_policy import Clock, build, call, close, fake_config
+from tests.test_policy import build, call, close, fake_config
 
 REDIS_URL = os.environ.get("MODERATION_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 

@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PLUGINS = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
 REFERENCE = PLUGINS[PLUGINS.index("## Reference: Provider API 1.0") :]
 # TEMPORARY old names kept while the core drivers move to the new ones (issue 10).
-ALIASES = {"type", "uses_http"}
+ALIASES: set[str] = set()  # temporary old names kept beside the new ones: none since 1.0
 
 
 def section(title: str) -> str:

@@ -32,6 +32,7 @@ from moderation_core._state import (
     SharedRedis,
 )
 from moderation_core._steps import run_awaiting, run_blocking, single
+from moderation_core.testing import Clock
 from tests.fakes import FakeVendor
 
 STATE_LOG = "moderation_core.state"
@@ -117,14 +118,6 @@ def events(plugin_manager: pluggy.PluginManager) -> StateEvents:
     events = StateEvents()
     plugin_manager.register(events, name="state-events")
     return events
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class KillingVendor(FakeVendor):
@@ -231,7 +224,7 @@ def test_sync_checks_and_evaluate_survive_redis_dying_and_coming_back(
 ) -> None:
     caplog.set_level(logging.INFO, logger=STATE_LOG)
     vendor = KillingVendor(server, kill_at=5)
-    clock = Clock()
+    clock = Clock(1000.0)
     with Moderator(
         config(server.url), plugin_manager=plugin_manager, transport=httpx.MockTransport(vendor)
     ) as mod:
@@ -290,7 +283,7 @@ async def test_async_batched_checks_survive_redis_dying_and_coming_back(
 ) -> None:
     caplog.set_level(logging.INFO)
     vendor = KillingVendor(server, kill_at=3)
-    clock = Clock()
+    clock = Clock(1000.0)
     cfg = config(server.url, batch_size=10, batch_window=0.005)
     async with AsyncModerator(
         cfg, plugin_manager=plugin_manager, transport=httpx.MockTransport(vendor)
@@ -361,7 +354,7 @@ def test_a_redis_that_never_answers_costs_one_timeout_per_cool_down(
 def test_shared_redis_asks_once_per_cool_down_and_observers_cannot_fail_a_call(
     error: Exception, caplog: pytest.LogCaptureFixture
 ) -> None:
-    clock = Clock()
+    clock = Clock(1000.0)
     asked: list[str] = []
 
     def failing() -> str:
@@ -390,7 +383,7 @@ def test_shared_redis_asks_once_per_cool_down_and_observers_cannot_fail_a_call(
 
 
 async def test_shared_redis_async_falls_back_and_comes_back() -> None:
-    clock = Clock()
+    clock = Clock(1000.0)
     shared = SharedRedis(None, "redis://h:1/0", clock=clock)
 
     async def failing() -> str:

@@ -24,16 +24,9 @@ from moderation_core import (
     time_window_problem,
     warn_unverified,
 )
+from moderation_core.testing import Clock
 
 NOW = 1_700_000_000.0
-
-
-class Clock:
-    def __init__(self, now: float = 0.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 # -- the time window ---------------------------------------------------------------
@@ -95,7 +88,7 @@ def test_dedupe_key_survives_odd_text() -> None:
 
 
 def test_memory_cache_remembers_for_ttl() -> None:
-    clock = Clock()
+    clock = Clock(0.0)
     cache = MemoryReplayCache(60, clock=clock)
     assert isinstance(cache, ReplayCache)
     assert cache.first_seen("a") is True
@@ -108,7 +101,7 @@ def test_memory_cache_remembers_for_ttl() -> None:
 
 
 def test_memory_cache_is_bounded() -> None:
-    cache = MemoryReplayCache(60, max_entries=3, clock=Clock())
+    cache = MemoryReplayCache(60, max_entries=3, clock=Clock(0.0))
     for key in "abcde":
         assert cache.first_seen(key)
     assert len(cache) == 3
@@ -117,7 +110,7 @@ def test_memory_cache_is_bounded() -> None:
 
 
 def test_memory_cache_forgets_expired_keys() -> None:
-    clock = Clock()
+    clock = Clock(0.0)
     cache = MemoryReplayCache(10, clock=clock)
     for i in range(100):
         cache.first_seen(str(i))
@@ -174,7 +167,7 @@ def _dead_port() -> int:
 
 
 def test_redis_down_degrades_to_memory_and_warns_once(caplog: pytest.LogCaptureFixture) -> None:
-    clock = Clock()
+    clock = Clock(0.0)
     client = redis.Redis(
         host="127.0.0.1",
         port=_dead_port(),

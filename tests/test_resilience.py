@@ -47,21 +47,9 @@ from moderation_core._resilience import (
 )
 from moderation_core._routing import split_text
 from moderation_core._steps import AWAITING, BLOCKING, run_awaiting, run_blocking
-from tests.fakes import FakeVendor
-
-
-def config(*providers: tuple[str, dict[str, Any]], **moderation: Any) -> dict[str, Any]:
-    return {
-        "moderation": {"providers": [name for name, _ in providers], **moderation},
-        "providers": {name: {"type": "fake", **table} for name, table in providers},
-    }
-
-
-def routed(vendors: dict[str, Any]) -> httpx.MockTransport:
-    def handle(request: httpx.Request) -> Any:
-        return vendors[request.url.host.removesuffix(".fake")](request)
-
-    return httpx.MockTransport(handle)
+from moderation_core.testing import Clock
+from tests.fakes import FakeVendor, routed
+from tests.fakes import fake_providers as config
 
 
 @pytest.fixture(autouse=True)
@@ -105,14 +93,14 @@ def test_retries_retryable_errors_then_answers(plugin_manager: pluggy.PluginMana
 
 
 def test_retries_are_bounded_and_then_fall_back(plugin_manager: pluggy.PluginManager) -> None:
-    vendors = {"a": Flaky(failures=100), "b": FakeVendor()}
+    flaky = Flaky(failures=100)
     with Moderator(
         config(("a", {"retries": 2}), ("b", {})),
         plugin_manager=plugin_manager,
-        transport=routed(vendors),
+        transport=routed({"a": flaky, "b": FakeVendor()}),
     ) as mod:
         assert mod.check("hello").provider == "b"
-    assert vendors["a"].calls == 3
+    assert flaky.calls == 3
 
 
 def test_retries_wait_what_the_vendors_retry_after_says(
@@ -146,14 +134,15 @@ def test_non_retryable_errors_are_not_retried(plugin_manager: pluggy.PluginManag
 
 
 def test_backoff_hook_honours_retry_after_within_the_deadline() -> None:
-    decide = backoff_hook(deadline=time.monotonic() + 10)
+    clock = Clock(0.0)
+    decide = backoff_hook(deadline=10.0, clock=clock)
     assert decide(RateLimited("slow", retry_after=2.5)) == 2.5
     assert 0 < decide(ProviderUnavailable("down")) <= WAIT_INITIAL * 2 + WAIT_JITTER
     assert decide(ValueError("bug")) is False
     assert decide(AuthError("no")) is False
     assert decide(ProtocolError("garbage")) is False
     # A Retry-After that ends past the deadline: give up now and fall back instead.
-    assert backoff_hook(deadline=time.monotonic() + 1)(RateLimited("x", retry_after=5)) is False
+    assert backoff_hook(deadline=1.0, clock=clock)(RateLimited("x", retry_after=5)) is False
 
 
 @pytest.mark.parametrize("retry_after", [math.nan, math.inf, -math.inf, -1.0, "5", True])
@@ -167,15 +156,15 @@ def test_backoff_hook_treats_a_retry_after_that_is_no_wait_as_absent(retry_after
 
 @pytest.mark.parametrize("error", [ProviderUnavailable("down"), RateLimited("x", retry_after=None)])
 def test_backoff_hook_never_plans_a_wait_past_the_deadline(error: Exception) -> None:
-    now = [0.0]
-    decide = backoff_hook(deadline=1.0, clock=lambda: now[0])
+    clock = Clock(0.0)
+    decide = backoff_hook(deadline=1.0, clock=clock)
     waits = []
     while (wait := decide(error)) is not False:
         assert isinstance(wait, float)
         waits.append(wait)
-        now[0] += wait
+        clock.advance(wait)
     assert waits  # it did back off while there was time
-    assert now[0] < 1.0  # and every planned wait ended before the deadline
+    assert clock() < 1.0  # and every planned wait ended before the deadline
 
 
 @pytest.mark.parametrize("retry_after", ["nan", "inf", "-1"])
@@ -225,15 +214,15 @@ async def test_a_bad_retry_after_is_absent_for_async_checks_too(
 async def test_a_retry_after_past_the_deadline_falls_back_at_once(
     plugin_manager: pluggy.PluginManager,
 ) -> None:
-    vendors = {"a": Flaky(failures=5, status=429, retry_after="3600"), "b": FakeVendor()}
+    flaky = Flaky(failures=5, status=429, retry_after="3600")
     cfg = config(("a", {"retries": 3}), ("b", {}), deadline=5)
     with stamina.set_testing(False):
         async with AsyncModerator(
-            cfg, plugin_manager=plugin_manager, transport=routed(vendors)
+            cfg, plugin_manager=plugin_manager, transport=routed({"a": flaky, "b": FakeVendor()})
         ) as mod:
             verdict = await asyncio.wait_for(mod.check("hello"), timeout=30)
     assert verdict.provider == "b"
-    assert vendors["a"].calls == 1  # no wait planned past the deadline: straight to b
+    assert flaky.calls == 1  # no wait planned past the deadline: straight to b
 
 
 # -- circuit breaker -----------------------------------------------------------------
@@ -279,12 +268,12 @@ def test_open_breaker_skips_the_provider_without_a_request(
 
 
 def test_breaker_uses_an_injected_clock_for_half_open() -> None:
-    now = [0.0]
-    breaker = Breaker("a", BreakerSettings(failures=1, open_for=10), clock=lambda: now[0])
+    clock = Clock(0.0)
+    breaker = Breaker("a", BreakerSettings(failures=1, open_for=10), clock=clock)
     run_blocking(breaker.after(ok=False))
     with pytest.raises(ProviderUnavailable, match="circuit open"):
         run_blocking(breaker.before())
-    now[0] = 11.0
+    clock.now = 11.0
     run_blocking(breaker.before())  # the probe
     run_blocking(breaker.after(ok=True))
     run_blocking(breaker.before())
@@ -297,14 +286,15 @@ def test_rate_limit_wait_beyond_max_wait_is_rate_limited_and_falls_back(
     plugin_manager: pluggy.PluginManager,
 ) -> None:
     vendors = {"a": FakeVendor(), "b": FakeVendor()}
-    cfg = config(("a", {"rate_limit": 3, "rate_burst": 3, "max_wait": 0}), ("b", {}))
+    # 3 a minute, all in one burst: the fourth slot is 20 s away, whatever the machine.
+    cfg = config(("a", {"rate_limit": 0.05, "rate_burst": 3, "max_wait": 0}), ("b", {}))
     with Moderator(cfg, plugin_manager=plugin_manager, transport=routed(vendors)) as mod:
         providers = [mod.check(f"m{i}").provider for i in range(6)]
     assert providers == ["a", "a", "a", "b", "b", "b"]
 
 
 def test_rate_limited_error_when_nothing_else_is_left(plugin_manager: pluggy.PluginManager) -> None:
-    cfg = config(("a", {"rate_limit": 1, "max_wait": 0}))  # one request, then none for 1 s
+    cfg = config(("a", {"rate_limit": 0.01, "max_wait": 0}))  # one, then none for 100 s
     with Moderator(
         cfg, plugin_manager=plugin_manager, transport=httpx.MockTransport(FakeVendor())
     ) as mod:
@@ -466,19 +456,32 @@ async def test_in_flight_gate_caps_concurrent_requests(
     plugin_manager: pluggy.PluginManager,
 ) -> None:
     state = {"now": 0, "peak": 0}
+    full, release = asyncio.Event(), asyncio.Event()
 
-    async def slow(request: httpx.Request) -> httpx.Response:
+    async def held(request: httpx.Request) -> httpx.Response:
         state["now"] += 1
         state["peak"] = max(state["peak"], state["now"])
-        await asyncio.sleep(0.01)
+        if state["now"] == 3:
+            full.set()
+        await release.wait()
         state["now"] -= 1
         return FakeVendor()(request)
 
+    async def release_once_the_gate_is_full() -> None:
+        await full.wait()
+        # Loop turns, not seconds: a leaky gate would let a fourth in meanwhile.
+        for _ in range(100):
+            await asyncio.sleep(0)
+        assert state["now"] == 3
+        release.set()
+
     cfg = config(("a", {"max_in_flight": 3}))
     async with AsyncModerator(
-        cfg, plugin_manager=plugin_manager, transport=httpx.MockTransport(slow)
+        cfg, plugin_manager=plugin_manager, transport=httpx.MockTransport(held)
     ) as mod:
-        await asyncio.gather(*(mod.check(f"m{i}") for i in range(20)))
+        await asyncio.gather(
+            *(mod.check(f"m{i}") for i in range(20)), release_once_the_gate_is_full()
+        )
     assert state["peak"] == 3
 
 
@@ -560,25 +563,26 @@ def test_fail_mode_verdict_reaches_the_finished_hook(
 def test_a_passed_deadline_stops_retries_and_fallbacks(
     plugin_manager: pluggy.PluginManager,
 ) -> None:
-    vendors = {"a": Flaky(failures=100), "b": FakeVendor()}
+    fallback = FakeVendor()
+    transport = routed({"a": Flaky(failures=100), "b": fallback})
     cfg = config(("a", {"retries": 5}), ("b", {}), deadline=0.000001)
     with (
-        Moderator(cfg, plugin_manager=plugin_manager, transport=routed(vendors)) as mod,
+        Moderator(cfg, plugin_manager=plugin_manager, transport=transport) as mod,
         pytest.raises(AllProvidersFailed) as caught,
     ):
         mod.check("hello")
     assert all("deadline" in str(e) for e in caught.value.exceptions)
-    assert vendors["b"].checks == []
+    assert fallback.checks == []
 
 
 def test_pace_spaces_requests_after_a_small_burst() -> None:
-    now = [100.0]
-    pace = Pace(per_second=10, burst=3, clock=lambda: now[0])
+    clock = Clock(100.0)
+    pace = Pace(per_second=10, burst=3, clock=clock)
     waits = [pace.reserve(max_wait=5) for _ in range(6)]
     # three back to back, then each 0.1 s after the one before
     assert waits == pytest.approx([0.0, 0.0, 0.0, 0.1, 0.2, 0.3])
     assert pace.reserve(max_wait=0.35) is None  # the next is 0.4 s away: too long
-    now[0] += 10  # idle: the burst is available again
+    clock.advance(10)  # idle: the burst is available again
     assert pace.reserve(max_wait=0) == 0.0
 
 
@@ -586,11 +590,12 @@ def test_paced_requests_fall_back_when_they_cannot_wait(
     plugin_manager: pluggy.PluginManager,
 ) -> None:
     vendors = {"a": FakeVendor(), "b": FakeVendor()}
-    cfg = config(("a", {"rate_limit": 100, "rate_burst": 2, "max_wait": 0}), ("b", {}))
+    # 3 a minute (the moving window lets all three through), paced 20 s apart after a
+    # burst of two: the third cannot wait, however fast or slow the machine.
+    cfg = config(("a", {"rate_limit": 0.05, "rate_burst": 2, "max_wait": 0}), ("b", {}))
     with Moderator(cfg, plugin_manager=plugin_manager, transport=routed(vendors)) as mod:
         providers = [mod.check(f"m{i}").provider for i in range(4)]
-    assert providers[:2] == ["a", "a"]  # the burst
-    assert "b" in providers[2:]  # then 10 ms apart: an immediate third cannot wait
+    assert providers == ["a", "a", "b", "b"]  # the burst, then paced off to b
 
 
 def test_a_rate_limit_wait_never_outlives_the_check_deadline(
@@ -600,7 +605,7 @@ def test_a_rate_limit_wait_never_outlives_the_check_deadline(
     (so fallback or fail_mode answers in time) instead of sleeping past the deadline."""
     slept: list[float] = []
     monkeypatch.setattr(time, "sleep", slept.append)
-    limiter = Limiter("p", 1.0, 5.0, None, BLOCKING, burst=1)
+    limiter = Limiter("p", 0.01, 5.0, None, BLOCKING, burst=1)  # the next slot: 100 s on
     run_blocking(limiter.acquire())
     with pytest.raises(RateLimited):
         run_blocking(limiter.acquire(deadline=time.monotonic() + 0.02))
@@ -616,7 +621,7 @@ async def test_an_async_rate_limit_wait_never_outlives_the_check_deadline(
         slept.append(wait)
 
     monkeypatch.setattr(asyncio, "sleep", record)
-    limiter = Limiter("p", 1.0, 5.0, None, AWAITING, burst=1)
+    limiter = Limiter("p", 0.01, 5.0, None, AWAITING, burst=1)
     await run_awaiting(limiter.acquire())
     with pytest.raises(RateLimited):
         await run_awaiting(limiter.acquire(deadline=time.monotonic() + 0.02))

@@ -17,10 +17,10 @@ import attrs
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
+from moderation_core._async import AsyncModerator
 from moderation_core._errors import AllProvidersFailed, InvalidContent, ModerationError, RateLimited
 from moderation_core._json_form import outcome_to_dict, verdict_to_dict
 from moderation_core._model import Content, ContentType, Verdict, is_unicode
-from moderation_core._moderator import AsyncModerator
 
 from ._problems import Problem
 from ._state import AppState

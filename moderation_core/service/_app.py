@@ -19,8 +19,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from moderation_core._async import AsyncModerator
 from moderation_core._config import Config, load_config
-from moderation_core._moderator import AsyncModerator
 from moderation_core._plugins import make_plugin_manager
 
 from . import _hooks

@@ -24,9 +24,9 @@ from typing import Any, ClassVar, Literal, Protocol
 import attrs
 import pluggy
 
+from moderation_core._async import AsyncModerator
 from moderation_core._errors import ConfigError, InvalidContent, ModerationError
 from moderation_core._model import Action, Content, ContentType, Outcome
-from moderation_core._moderator import AsyncModerator
 from moderation_core._plugins import hookspec
 from moderation_core._replay import MemoryReplayCache, ReplayCache
 

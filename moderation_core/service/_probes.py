@@ -18,8 +18,8 @@ from typing import Any
 import attrs
 import httpx
 
-from moderation_core._moderator import AsyncModerator
-from moderation_core._provider import Provider
+from moderation_core._async import AsyncModerator
+from moderation_core._provider import HttpProviderConfig, Provider
 from moderation_core._state import redis_client_options
 
 __all__ = ["READY_TTL", "Readiness", "ReadinessCheck", "provider_checks", "redis_check"]
@@ -86,7 +86,9 @@ def provider_checks(
 ) -> dict[str, ReadinessCheck]:
     checks: dict[str, ReadinessCheck] = {}
     for provider in moderator.providers:
-        origin = provider_origin(provider) if provider.uses_http else None
+        origin = (
+            provider_origin(provider) if isinstance(provider.config, HttpProviderConfig) else None
+        )
         if origin is not None:
             checks[f"provider:{provider.name}"] = _http_probe(client, origin)
     return checks

@@ -10,8 +10,8 @@ import attrs
 import pluggy
 from starlette.requests import Request
 
+from moderation_core._async import AsyncModerator
 from moderation_core._config import Config, ServeSettings
-from moderation_core._moderator import AsyncModerator
 
 from ._metrics import Metrics
 from ._probes import Readiness

@@ -20,6 +20,7 @@ import attrs
 import httpx
 import pluggy
 
+from moderation_core._async import AsyncModerator
 from moderation_core._config import looks_like_credential_key
 from moderation_core._errors import (
     AllProvidersFailed,
@@ -30,7 +31,6 @@ from moderation_core._errors import (
     RateLimited,
 )
 from moderation_core._model import Content, ContentType, Decision, Secret, Verdict
-from moderation_core._moderator import AsyncModerator, Moderator
 from moderation_core._plugins import (
     default_plugin_manager,
     hookimpl,
@@ -40,6 +40,7 @@ from moderation_core._plugins import (
 )
 from moderation_core._provider import Capabilities, Emulator, HttpProviderConfig, Provider
 from moderation_core._redact import _spellings, scrub_secrets
+from moderation_core._sync import Moderator
 
 from ._tools import RecordingTransport
 

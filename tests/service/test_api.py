@@ -12,6 +12,7 @@ import pytest
 
 from moderation_core import ConfigError, make_plugin_manager
 from moderation_core.service import create_app
+from moderation_core.testing import Clock
 from moderation_tencent_chat.emulator import make_emulator
 from tests import fake_secrets as secrets
 from tests.service.helpers import LOCAL_ONLY, running, serving_app
@@ -363,13 +364,13 @@ async def test_readyz_reuses_an_answer_for_its_ttl() -> None:
         calls += 1
         return httpx.Response(404)
 
-    now = [100.0]
+    clock = Clock(100.0)
     app = create_app(tencent_config(), transport=httpx.MockTransport(count))
-    app.state.service.readiness.clock = lambda: now[0]
+    app.state.service.readiness.clock = clock
     async with running(app) as client:
         for _ in range(3):
             assert (await client.get("/readyz")).status_code == 200
-        now[0] += 60
+        clock.advance(60)
         await client.get("/readyz")
     assert calls == 2
 

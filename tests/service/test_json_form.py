@@ -75,6 +75,8 @@ def test_the_form_names_enums_and_leaves_raw_and_errors_out() -> None:
         "request_id": None,
         "content_id": None,
         "fallback": False,
+        "cached": False,
+        "prefiltered": False,
     }
 
 

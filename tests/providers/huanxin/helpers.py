@@ -8,18 +8,17 @@ from typing import Any
 
 import httpx
 
-from moderation_core import AllProvidersFailed, AsyncModerator, Moderator, ProviderError
+from moderation_core import AsyncModerator, Moderator
 from moderation_core.testing import RecordingTransport
 from moderation_huanxin.emulator import HuanxinEmulator, make_emulator
 from tests import fake_secrets as secrets
+from tests.support.providers import Handler, transport
 
 ORG = "fake-org"
 APP = "fake-app"
 BASE_URL = "http://huanxin.test"
 CHECK_PATH = f"/{ORG}/{APP}/moderation/txt/check"
 TOKEN_PATH = f"/{ORG}/{APP}/token"
-
-Handler = Callable[[httpx.Request], httpx.Response]
 
 
 def emulator(**options: Any) -> HuanxinEmulator:
@@ -34,7 +33,8 @@ def emulator(**options: Any) -> HuanxinEmulator:
 
 
 def table(**overrides: Any) -> dict[str, Any]:
-    """A ``[providers.huanxin]`` table for the fake credentials."""
+    """A ``[providers.huanxin]`` table for the fake credentials; a None override drops
+    its key (``rate_limit=None`` for the default pacing)."""
     result: dict[str, Any] = {
         "type": "huanxin",
         "base_url": BASE_URL,
@@ -42,6 +42,7 @@ def table(**overrides: Any) -> dict[str, Any]:
         "app_name": APP,
         "client_id": secrets.HUANXIN_CLIENT_ID,
         "client_secret": secrets.HUANXIN_CLIENT_SECRET,
+        "rate_limit": 0,  # no pacing, so the suite never sleeps on the 97/s default
     }
     result.update(overrides)
     return {k: v for k, v in result.items() if v is not None}
@@ -49,11 +50,6 @@ def table(**overrides: Any) -> dict[str, Any]:
 
 def config(**overrides: Any) -> dict[str, Any]:
     return {"providers": {"huanxin": table(**overrides)}}
-
-
-def transport(handler: Handler | RecordingTransport) -> httpx.MockTransport | RecordingTransport:
-    """A recording transport as it is, any other handler through httpx.MockTransport."""
-    return handler if isinstance(handler, RecordingTransport) else httpx.MockTransport(handler)
 
 
 def moderator(handler: Handler | RecordingTransport, **overrides: Any) -> Moderator:
@@ -86,13 +82,3 @@ def data_answer(data: Any, meta: Mapping[str, Any] | None = None, **extra: Any) 
 
 def sent_json(request: httpx.Request) -> Any:
     return json.loads(request.content)
-
-
-def failure(mod: Moderator, text: str = "some text") -> ProviderError:
-    """The one provider error behind a check that failed."""
-    try:
-        mod.check(text)
-    except AllProvidersFailed as group:
-        (error,) = group.exceptions
-        return error
-    raise AssertionError("the check did not fail")

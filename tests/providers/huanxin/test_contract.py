@@ -26,7 +26,6 @@ from typing import Any
 
 import httpx
 import pytest
-import vcr
 import yaml
 
 from moderation_core import (
@@ -39,8 +38,10 @@ from moderation_core import (
     Verdict,
 )
 from moderation_core._serve import serving
+from moderation_core.testing import RecordingTransport
 from moderation_huanxin.emulator import HuanxinEmulator
 from tests import fake_secrets as secrets
+from tests.support.cassettes import cassette
 
 from .helpers import APP, BASE_URL, ORG, emulator, table
 
@@ -150,41 +151,22 @@ def _scrub_response(target: _Target) -> Any:
     return scrub
 
 
-class _Capture(httpx.BaseTransport):
-    """Keeps each request as sent, then lets vcrpy's patched transport answer it."""
-
-    def __init__(self) -> None:
-        self.inner = httpx.HTTPTransport()
-        self.requests: list[httpx.Request] = []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        request.read()
-        self.requests.append(request)
-        return self.inner.handle_request(request)
-
-    def close(self) -> None:
-        self.inner.close()
-
-
 @contextmanager
-def conversation(name: str, **overrides: Any) -> Iterator[tuple[Moderator, _Capture, _Target]]:
+def conversation(
+    name: str, **overrides: Any
+) -> Iterator[tuple[Moderator, RecordingTransport, _Target]]:
     """A Moderator whose HTTP is recorded to, or replayed from, ``cassettes/NAME.yaml``."""
     with _target() as target:
-        recorder = vcr.VCR(
-            cassette_library_dir=str(CASSETTES),
-            record_mode="none" if MODE == "replay" else "all",
-            match_on=["method", "path", "body"],
-            filter_headers=[("Authorization", f"Bearer {FILTERED}"), ("Cookie", None)],
-            before_record_request=_scrub_request(target),
-            before_record_response=_scrub_response(target),
-            decode_compressed_response=True,
-        )
-        if MODE != "replay":  # record from scratch: vcrpy would append to the old file
-            (CASSETTES / f"{name}.yaml").unlink(missing_ok=True)
-        capture = _Capture()
         config = {"providers": {"huanxin": {**target.table, **overrides}}}
         with (
-            recorder.use_cassette(f"{name}.yaml"),
+            cassette(
+                CASSETTES,
+                name,
+                MODE,
+                scrub_request=_scrub_request(target),
+                scrub_response=_scrub_response(target),
+                filter_headers=[("Authorization", f"Bearer {FILTERED}"), ("Cookie", None)],
+            ) as capture,
             Moderator.from_config(config, transport=capture) as mod,
         ):
             yield mod, capture, target
@@ -217,7 +199,7 @@ def assert_crosswalk(verdict: Verdict, data: dict[str, Any]) -> None:
     """The verdict is what DESIGN section 2 makes of whatever the vendor answered."""
     assert verdict.decision.value == DECISIONS.get(data["type"], "REVIEW")
     category = (data.get("riskType") or "").split(":")[0]
-    expected = LABELS.get(data.get("riskLabel"), RISK_TYPES.get(category, "OTHER"))
+    expected = LABELS.get(data.get("riskLabel") or "", RISK_TYPES.get(category, "OTHER"))
     assert verdict.label.value == expected
     assert verdict.vendor_label == data.get("riskLabel")
     if data.get("riskLabel") == "QR":
@@ -302,7 +284,9 @@ def test_refresh_after_401() -> None:
     assert_check_request(capture.requests[4], target, "second")
 
 
-def failed_conversation(name: str, **overrides: Any) -> tuple[ProviderError, _Capture, _Target]:
+def failed_conversation(
+    name: str, **overrides: Any
+) -> tuple[ProviderError, RecordingTransport, _Target]:
     with conversation(name, **overrides) as (mod, capture, target):
         try:
             mod.check("hello")

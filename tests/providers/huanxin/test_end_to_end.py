@@ -11,8 +11,9 @@ from click.testing import CliRunner
 from moderation_core import AsyncModerator, Decision, Label, Moderator, ProviderUnavailable
 from moderation_core._cli import main
 from moderation_core._serve import serving
+from tests.support.providers import failure
 
-from .helpers import config, emulator, failure
+from .helpers import config, emulator
 
 
 def test_end_to_end_through_mock_transport() -> None:

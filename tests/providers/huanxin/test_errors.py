@@ -18,8 +18,9 @@ from moderation_core import (
     RateLimited,
 )
 from moderation_core.testing import Clock
+from tests.support.providers import failure
 
-from .helpers import answering, config, emulator, failure, moderator
+from .helpers import answering, config, emulator, moderator
 
 
 def error_body(error: str, description: str, **extra: Any) -> dict[str, Any]:

@@ -9,16 +9,9 @@ import pytest
 
 from moderation_core import Content, Decision, Label, ProtocolError
 from moderation_huanxin import score_from_probability
+from tests.support.providers import failure
 
-from .helpers import (
-    CHECK_PATH,
-    answering,
-    data_answer,
-    emulator,
-    failure,
-    moderator,
-    sent_json,
-)
+from .helpers import CHECK_PATH, answering, data_answer, emulator, moderator, sent_json
 
 
 def verdict_for(data: Any, **extra: Any):  # type: ignore[no-untyped-def]

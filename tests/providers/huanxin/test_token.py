@@ -12,16 +12,9 @@ import pytest
 from moderation_core import AuthError, Decision, ProviderUnavailable
 from moderation_core.testing import Clock, RecordingTransport
 from moderation_huanxin import HuanxinProvider, token_refresh_margin
+from tests.support.providers import failure
 
-from .helpers import (
-    CHECK_PATH,
-    TOKEN_PATH,
-    async_moderator,
-    emulator,
-    failure,
-    moderator,
-    sent_json,
-)
+from .helpers import CHECK_PATH, TOKEN_PATH, async_moderator, emulator, moderator, sent_json
 
 
 def test_token_request_is_the_documented_one() -> None:

@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
-from moderation_core import AllProvidersFailed, Moderator, ProviderError
+from moderation_core import Moderator
 from moderation_core.testing import RecordingTransport
 from moderation_openai import CATEGORIES, OpenAIProvider
 from moderation_openai.emulator import OpenAIEmulator, make_emulator
 from tests import fake_secrets as secrets
+from tests.support.providers import Handler
 
 # A made-up key in the vendor's shape; tests/test_secrets.py here proves it never leaks.
 API_KEY = secrets.OPENAI_API_KEY
 BASE_URL = "http://openai.test"
 PATH = "/v1/moderations"
-
-Handler = Callable[[httpx.Request], httpx.Response]
 
 
 def emulator(**options: Any) -> OpenAIEmulator:
@@ -99,13 +98,3 @@ def response(*results: Mapping[str, Any]) -> dict[str, Any]:
 
 def sent_json(request: httpx.Request) -> Any:
     return json.loads(request.content)
-
-
-def failure(mod: Moderator, item: Any = "some text") -> ProviderError:
-    """The one provider error behind a check that failed."""
-    try:
-        mod.check(item)
-    except AllProvidersFailed as group:
-        (error,) = group.exceptions
-        return error
-    raise AssertionError("the check did not fail")

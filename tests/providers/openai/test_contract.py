@@ -28,7 +28,6 @@ from typing import Any
 
 import httpx
 import pytest
-import vcr
 from vcr.errors import CannotOverwriteExistingCassetteException
 
 from moderation_core import (
@@ -42,7 +41,8 @@ from moderation_core import (
     RateLimited,
     Verdict,
 )
-from moderation_core.testing import serve
+from moderation_core.testing import RecordingTransport, serve
+from tests.support.cassettes import cassette
 
 from .helpers import API_KEY, BASE_URL, PATH, emulator, table
 
@@ -103,47 +103,24 @@ def _scrub_response(response: dict[str, Any]) -> dict[str, Any]:
     return response
 
 
-class _Capture(httpx.BaseTransport):
-    """Keeps each request as sent, then lets vcrpy's patched transport answer it."""
-
-    def __init__(self) -> None:
-        self.inner = httpx.HTTPTransport()
-        self.requests: list[httpx.Request] = []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        request.read()
-        self.requests.append(request)
-        return self.inner.handle_request(request)
-
-    def close(self) -> None:
-        self.inner.close()
-
-
 @contextmanager
 def conversation(
     name: str, **overrides: Any
-) -> Iterator[tuple[Moderator, _Capture, dict[str, Any]]]:
+) -> Iterator[tuple[Moderator, RecordingTransport, dict[str, Any]]]:
     """A Moderator whose HTTP is recorded to, or replayed from, ``cassettes/NAME.yaml``."""
     with _table(**overrides) as provider_table:
-        recorder = vcr.VCR(
-            cassette_library_dir=str(CASSETTES),
-            record_mode="none" if MODE == "replay" else "all",
-            match_on=["method", "path", "body"],
-            before_record_request=_scrub_request,
-            before_record_response=_scrub_response,
-            decode_compressed_response=True,
-        )
-        if MODE != "replay":  # record from scratch: vcrpy would append to the old file
-            (CASSETTES / f"{name}.yaml").unlink(missing_ok=True)
-        capture = _Capture()
         config = {"providers": {"openai": provider_table}}
         with (
-            recorder.use_cassette(f"{name}.yaml") as cassette,
+            cassette(
+                CASSETTES,
+                name,
+                MODE,
+                scrub_request=_scrub_request,
+                scrub_response=_scrub_response,
+            ) as capture,
             Moderator.from_config(config, transport=capture) as mod,
         ):
             yield mod, capture, provider_table
-            if MODE == "replay":
-                assert cassette.all_played, f"{name}.yaml holds requests that were not sent"
 
 
 def assert_sent(request: httpx.Request, provider_table: dict[str, Any], body: Any) -> None:
@@ -172,6 +149,7 @@ def test_the_official_example() -> None:
     if exact:
         assert verdict.score == 100
         assert verdict.request_id == "modr-AB8CjOTu2jiq12hp1AQPfeqFWaORR"
+        assert verdict.raw is not None
         assert verdict.raw["category_scores"]["violence"] == 0.9971134662628174
 
 
@@ -226,6 +204,7 @@ def test_an_image_alone() -> None:
         Label.VIOLENCE,
         "img-1",
     )
+    assert verdict.raw is not None
     assert verdict.raw["category_applied_input_types"]["violence"] == ["image"]
 
 
@@ -240,6 +219,7 @@ def test_a_text_model_with_null_illicit_categories() -> None:
     )
     assert isinstance(verdict, Verdict)
     if exact:
+        assert verdict.raw is not None
         assert verdict.raw["categories"]["illicit"] is None
         assert (verdict.decision, verdict.label) == (Decision.BLOCK, Label.ABUSE)
 

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from moderation_core import Emulator
 from moderation_core.testing import Clock
 from moderation_openai import CATEGORIES
 from moderation_openai.emulator import (
@@ -27,7 +28,7 @@ URL = "http://openai.test/v1/moderations"
 
 
 def post(
-    emu: Any,
+    emu: Emulator,
     body: Any,
     *,
     key: str | None = API_KEY,

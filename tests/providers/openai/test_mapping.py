@@ -223,7 +223,11 @@ def test_the_default_batch_is_conservative() -> None:
 
 def test_an_image_goes_alone_as_one_multimodal_item() -> None:
     recording = RecordingTransport(emulator())
-    contents = ["hello", Content.image("https://cdn.example.com/gore.png", id="img"), "stupid"]
+    contents: list[Content | str] = [
+        "hello",
+        Content.image("https://cdn.example.com/gore.png", id="img"),
+        "stupid",
+    ]
     with moderator(recording) as mod:
         hello, image, stupid = mod.check_many(contents)
     bodies = [sent_json(r) for r in recording.requests]

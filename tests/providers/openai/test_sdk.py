@@ -9,6 +9,7 @@ from typing import Any
 
 import openai
 import pytest
+from openai.types import ModerationImageURLInputParam, ModerationMultiModalInputParam
 
 from moderation_core import Decision, Label, Moderator
 from moderation_core.testing import serve
@@ -56,14 +57,12 @@ def test_the_official_text_example(base_url: str) -> None:
 
 
 def test_the_official_image_and_text_example(base_url: str) -> None:
+    inputs: list[ModerationMultiModalInputParam] = [
+        {"type": "text", "text": "...text to classify goes here..."},
+        {"type": "image_url", "image_url": {"url": "https://example.com/image.png"}},
+    ]
     with client(base_url) as sdk:
-        answer = sdk.moderations.create(
-            model="omni-moderation-latest",
-            input=[
-                {"type": "text", "text": "...text to classify goes here..."},
-                {"type": "image_url", "image_url": {"url": "https://example.com/image.png"}},
-            ],
-        )
+        answer = sdk.moderations.create(model="omni-moderation-latest", input=inputs)
     assert answer.id == "modr-0d9740456c391e43c445bf0f010940c7"
     (item,) = answer.results  # a multimodal input: one combined result
     assert item.categories.violence_graphic is True
@@ -165,7 +164,10 @@ def test_an_unknown_model_is_not_found(base_url: str) -> None:
 
 
 def test_an_image_on_a_text_model_is_a_bad_request(base_url: str) -> None:
-    image = {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}
+    image: ModerationImageURLInputParam = {
+        "type": "image_url",
+        "image_url": {"url": "https://example.com/a.png"},
+    }
     with client(base_url) as sdk, pytest.raises(openai.BadRequestError) as caught:
         sdk.moderations.create(model="text-moderation-stable", input=[image])
     assert "image" in caught.value.message

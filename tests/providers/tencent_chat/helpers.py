@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx
 
 from moderation_core import (
-    AllProvidersFailed,
     AsyncModerator,
     Moderator,
-    ProviderError,
 )
 from moderation_core.testing import RecordingTransport
 from moderation_tencent_chat import TencentChatProvider
 from moderation_tencent_chat.emulator import TencentChatEmulator, make_emulator
 from tests import fake_secrets as secrets
+from tests.support.providers import Handler, transport
 
 SDKAPPID = 1400000000
 IDENTIFIER = "admin"
@@ -25,7 +24,16 @@ BASE_URL = "http://tencent-chat.test"
 SINGLE_PATH = "/v4/im_msg_audit/content_moderation"
 BATCH_PATH = "/v4/im_msg_audit/batch_content_moderation"
 
-Handler = Callable[[httpx.Request], httpx.Response]
+
+class Parties(TypedDict):
+    """``sender`` and ``receiver`` as keywords for ``check``/``check_many``."""
+
+    sender: str
+    receiver: str
+
+
+# The sender and receiver of Tencent's documented examples (seeds 000-002).
+SEED_CONTEXT: Parties = {"sender": "sender_xx", "receiver": "receiver_yy"}
 
 
 def emulator(**options: Any) -> TencentChatEmulator:
@@ -63,11 +71,6 @@ def provider(clock: Callable[[], float] | None = None, **overrides: Any) -> Tenc
     return TencentChatProvider("tencent", cfg, clock=clock)
 
 
-def transport(handler: Handler | RecordingTransport) -> httpx.MockTransport | RecordingTransport:
-    """A recording transport as it is, any other handler through httpx.MockTransport."""
-    return handler if isinstance(handler, RecordingTransport) else httpx.MockTransport(handler)
-
-
 def moderator(handler: Handler | RecordingTransport, **overrides: Any) -> Moderator:
     return Moderator.from_config(config(**overrides), transport=transport(handler))
 
@@ -97,13 +100,3 @@ def fail_body(code: int, info: str = "error") -> dict[str, Any]:
 
 def sent_json(request: httpx.Request) -> Any:
     return json.loads(request.content)
-
-
-def failure(mod: Moderator, item: Any = "some text") -> ProviderError:
-    """The one provider error behind a check that failed."""
-    try:
-        mod.check(item)
-    except AllProvidersFailed as group:
-        (error,) = group.exceptions
-        return error
-    raise AssertionError("the check did not fail")

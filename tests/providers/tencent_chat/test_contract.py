@@ -28,7 +28,6 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-import vcr
 from vcr.errors import CannotOverwriteExistingCassetteException
 
 from moderation_core import (
@@ -42,15 +41,25 @@ from moderation_core import (
     Verdict,
 )
 from moderation_core._serve import serving
+from moderation_core.testing import RecordingTransport
 from moderation_tencent_chat import verify_usersig
 from moderation_tencent_chat.emulator import TencentChatEmulator
+from tests.support.cassettes import cassette
 
-from .helpers import BASE_URL, BATCH_PATH, IDENTIFIER, SDKAPPID, SINGLE_PATH, emulator, table
+from .helpers import (
+    BASE_URL,
+    BATCH_PATH,
+    IDENTIFIER,
+    SDKAPPID,
+    SEED_CONTEXT,
+    SINGLE_PATH,
+    emulator,
+    table,
+)
 
 CASSETTES = Path(__file__).parent / "cassettes"
 MODE = os.environ.get("TENCENT_CHAT_RECORD", "replay")
 FILTERED = "FILTERED"
-SEED_CONTEXT = {"sender": "sender_xx", "receiver": "receiver_yy"}
 emulator_only = pytest.mark.skipif(MODE == "live", reason="needs the emulator's fault markers")
 
 
@@ -134,45 +143,25 @@ def _scrub_response(target: _Target) -> Any:
     return scrub
 
 
-class _Capture(httpx.BaseTransport):
-    """Keeps each request as sent, then lets vcrpy's patched transport answer it."""
-
-    def __init__(self) -> None:
-        self.inner = httpx.HTTPTransport()
-        self.requests: list[httpx.Request] = []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        request.read()
-        self.requests.append(request)
-        return self.inner.handle_request(request)
-
-    def close(self) -> None:
-        self.inner.close()
-
-
 @contextmanager
-def conversation(name: str, **overrides: Any) -> Iterator[tuple[Moderator, _Capture, _Target]]:
+def conversation(
+    name: str, **overrides: Any
+) -> Iterator[tuple[Moderator, RecordingTransport, _Target]]:
     """A Moderator whose HTTP is recorded to, or replayed from, ``cassettes/NAME.yaml``."""
     with _target(**overrides) as target:
-        recorder = vcr.VCR(
-            cassette_library_dir=str(CASSETTES),
-            record_mode="none" if MODE == "replay" else "all",
-            match_on=["method", "path", "query", "body"],
-            before_record_request=_scrub_request(target),
-            before_record_response=_scrub_response(target),
-            decode_compressed_response=True,
-        )
-        if MODE != "replay":  # record from scratch: vcrpy would append to the old file
-            (CASSETTES / f"{name}.yaml").unlink(missing_ok=True)
-        capture = _Capture()
         config = {"providers": {"tencent": target.table}}
         with (
-            recorder.use_cassette(f"{name}.yaml") as cassette,
+            cassette(
+                CASSETTES,
+                name,
+                MODE,
+                match_on=["method", "path", "query", "body"],
+                scrub_request=_scrub_request(target),
+                scrub_response=_scrub_response(target),
+            ) as capture,
             Moderator.from_config(config, transport=capture) as mod,
         ):
             yield mod, capture, target
-            if MODE == "replay":
-                assert cassette.all_played, f"{name}.yaml holds requests that were not sent"
 
 
 def assert_sent(request: httpx.Request, target: _Target, path: str, body: Any) -> None:
@@ -222,7 +211,12 @@ def test_seed_single_example() -> None:
 
 
 def test_seed_batch_example() -> None:
-    contents = ["abc123", "abc1234", Content.image("https://www.simple.com/1.jpg"), "tttcccc"]
+    contents: list[Content | str] = [
+        "abc123",
+        "abc1234",
+        Content.image("https://www.simple.com/1.jpg"),
+        "tttcccc",
+    ]
     with conversation("seed_batch") as (mod, capture, target):
         verdicts = mod.check_many(contents, scene="Group", **SEED_CONTEXT)
     (request,) = capture.requests

@@ -4,6 +4,7 @@ real HTTP on 127.0.0.1, sync and async; a pending audio check answered by webhoo
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import httpx
 
@@ -16,14 +17,16 @@ from moderation_core import (
     Label,
     Moderator,
     RateLimited,
+    Verdict,
 )
 from moderation_core._serve import serving
 from moderation_core.testing import Clock
 from tests import fake_secrets as secrets
+from tests.support.providers import failure
 
-from .helpers import config, emulator, failure, provider
+from .helpers import config, emulator, provider
 
-MIXED = [
+MIXED: list[Content | str] = [
     "今天天气不错",
     "你这个傻逼",
     Content.image("https://cdn.example.com/bikini_1.jpg", id="img-1"),
@@ -31,20 +34,20 @@ MIXED = [
 ]
 
 
-def _assert_mixed(verdicts: list[object]) -> None:
+def _assert_mixed(verdicts: Sequence[Verdict]) -> None:
     clean, abuse, sexy, ad = verdicts
-    assert clean.decision is Decision.PASS  # type: ignore[attr-defined]
-    assert (abuse.decision, abuse.label, abuse.masked_text) == (  # type: ignore[attr-defined]
+    assert clean.decision is Decision.PASS
+    assert (abuse.decision, abuse.label, abuse.masked_text) == (
         Decision.BLOCK,
         Label.ABUSE,
         "你这个**",
     )
-    assert (sexy.decision, sexy.label, sexy.content_id) == (  # type: ignore[attr-defined]
+    assert (sexy.decision, sexy.label, sexy.content_id) == (
         Decision.REVIEW,
         Label.SEXY,
         "img-1",
     )
-    assert (ad.label, ad.masked_text) == (Label.AD, "**** abc")  # type: ignore[attr-defined]
+    assert (ad.label, ad.masked_text) == (Label.AD, "**** abc")
 
 
 def test_end_to_end_through_mock_transport() -> None:

@@ -22,6 +22,7 @@ from moderation_core import (
 )
 from moderation_core.testing import Clock, RecordingTransport
 from moderation_tencent_chat import TencentChatProvider
+from tests.support.providers import failure
 
 from .helpers import (
     BATCH_PATH,
@@ -29,7 +30,6 @@ from .helpers import (
     answer,
     answers,
     fail_body,
-    failure,
     moderator,
     provider,
     sent_json,

@@ -31,8 +31,9 @@ from moderation_tencent_chat import (
     webhook_sign,
 )
 from tests import fake_secrets as secrets
+from tests.support.providers import failure
 
-from .helpers import answers, emulator, failure, moderator, provider, sent_json
+from .helpers import answers, emulator, moderator, provider, sent_json
 
 APPID = 1400000000
 SENT_AT = 1_700_000_000

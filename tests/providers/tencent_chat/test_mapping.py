@@ -24,6 +24,7 @@ from .helpers import (
     BATCH_PATH,
     IDENTIFIER,
     SDKAPPID,
+    SEED_CONTEXT,
     SINGLE_PATH,
     answers,
     moderator,
@@ -68,19 +69,18 @@ SEED_BATCH_ANSWER_002 = json.loads(
 )
 SEED_BATCH_ANSWER_000: dict[str, Any] = json.loads(json.dumps(SEED_BATCH_ANSWER_002))
 SEED_BATCH_ANSWER_000["AuditResults"][0]["Keywords"] = ["违&规&词&汇", "违规词汇"]
-SEED_BATCH_CONTENTS = [
+SEED_BATCH_CONTENTS: list[Content | str] = [
     "abc123",
     "abc1234",
     Content.image("https://www.simple.com/1.jpg"),
     "tttcccc",
 ]
-CONTEXT = {"sender": "sender_xx", "receiver": "receiver_yy"}
 
 
 def test_seed_single_example() -> None:
     handler = answers(SEED_SINGLE_ANSWER)
     with moderator(handler) as mod:
-        verdict = mod.check("abc", scene="C2C", **CONTEXT)
+        verdict = mod.check("abc", scene="C2C", **SEED_CONTEXT)
     (request,) = handler.requests
     assert request.method == "POST"
     assert request.url.path == SINGLE_PATH
@@ -109,7 +109,7 @@ def test_seed_single_example() -> None:
 def test_seed_batch_example(answer: dict[str, Any], keywords: tuple[str, ...], masked: str) -> None:
     handler = answers(answer)
     with moderator(handler) as mod:
-        verdicts = mod.check_many(SEED_BATCH_CONTENTS, scene="Group", **CONTEXT)
+        verdicts = mod.check_many(SEED_BATCH_CONTENTS, scene="Group", **SEED_CONTEXT)
     (request,) = handler.requests
     assert request.url.path == BATCH_PATH
     assert sent_json(request) == SEED_BATCH_REQUEST

@@ -1,0 +1,237 @@
+"""Auto-batching for the blocking ``Moderator``: threads that check at the same time
+share batch requests, as ``AsyncModerator``'s tasks do. Batches are filled to the
+provider's batch size so that they go out at once: barriers and counts, never sleeps
+or timed assertions."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import httpx
+import pluggy
+import pytest
+
+from moderation_core import (
+    AllProvidersFailed,
+    CheckContext,
+    Content,
+    Decision,
+    Moderator,
+    ProviderError,
+    ProviderUnavailable,
+    Verdict,
+)
+from moderation_core._batching import ThreadBatcher
+from moderation_core._routing import Job, JobOutcome
+from tests.fakes import FakeConfig, FakeProvider, FakeVendor
+
+# Long enough that a batch waiting for company never goes out before it is full.
+PATIENT = 10.0
+
+
+def config(*providers: tuple[str, dict[str, Any]], **moderation: Any) -> dict[str, Any]:
+    return {
+        "moderation": {"providers": [name for name, _ in providers], **moderation},
+        "providers": {name: {"type": "fake", **table} for name, table in providers},
+    }
+
+
+def routed(vendors: dict[str, FakeVendor]) -> httpx.MockTransport:
+    def handle(request: httpx.Request) -> httpx.Response:
+        return vendors[request.url.host.removesuffix(".fake")](request)
+
+    return httpx.MockTransport(handle)
+
+
+def in_threads(count: int, work: Callable[[int], Any]) -> list[Any]:
+    """``work(n)`` in ``count`` threads released together; each one's result or the
+    exception it raised, in thread order."""
+    start = threading.Barrier(count)
+    results: list[Any] = [None] * count
+
+    def run(n: int) -> None:
+        start.wait()
+        try:
+            results[n] = work(n)
+        except BaseException as exc:  # handed to the test to assert on
+            results[n] = exc
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def text_of(n: int) -> str:
+    return f"m{n}" + (" block" if n % 3 == 0 else "") + (" item-fail" if n == 7 else "")
+
+
+def test_ten_threads_share_one_batch_request_each_with_its_own_answer(
+    plugin_manager: pluggy.PluginManager,
+) -> None:
+    vendor = FakeVendor()
+    cfg = config(("a", {"batch_size": 10}), batch_window=PATIENT)
+    with Moderator(cfg, plugin_manager=plugin_manager, transport=routed({"a": vendor})) as mod:
+        results = in_threads(10, lambda n: mod.check(text_of(n), scene="Group"))
+    (request,) = vendor.checks
+    assert sorted(request["items"]) == sorted(text_of(n) for n in range(10))
+    assert request["scene"] == "Group"
+    for n, result in enumerate(results):
+        if n == 7:  # its item failed at the vendor: its own error, nobody else's
+            assert isinstance(result, AllProvidersFailed)
+            (error,) = result.exceptions
+            assert isinstance(error, ProviderError)
+            assert error.code == 4242
+            continue
+        assert isinstance(result, Verdict)
+        assert result.decision is (Decision.BLOCK if n % 3 == 0 else Decision.PASS)
+        assert result.keywords == (("block",) if n % 3 == 0 else ())
+
+
+def test_check_many_callers_keep_their_order_inside_a_shared_batch(
+    plugin_manager: pluggy.PluginManager,
+) -> None:
+    vendor = FakeVendor()
+    cfg = config(("a", {"batch_size": 10}), batch_window=PATIENT)
+    lists = [[f"t{n}-{i}" + (" block" if i == 1 else "") for i in range(5)] for n in range(2)]
+    with Moderator(cfg, plugin_manager=plugin_manager, transport=routed({"a": vendor})) as mod:
+        results = in_threads(2, lambda n: mod.check_many([Content.text(t) for t in lists[n]]))
+    assert [len(c["items"]) for c in vendor.checks] == [10]
+    for texts, verdicts in zip(lists, results, strict=True):
+        assert [v.decision for v in verdicts] == [
+            Decision.BLOCK if " block" in t else Decision.PASS for t in texts
+        ]
+
+
+def test_a_failed_batch_falls_back_for_each_caller(plugin_manager: pluggy.PluginManager) -> None:
+    vendors = {"a": FakeVendor(fail=True), "b": FakeVendor()}
+    cfg = config(("a", {"batch_size": 10}), ("b", {}), batch_window=PATIENT)
+    with Moderator(cfg, plugin_manager=plugin_manager, transport=routed(vendors)) as mod:
+        results = in_threads(10, lambda n: mod.check(f"m{n}" + (" block" if n == 4 else "")))
+    assert [len(c["items"]) for c in vendors["a"].checks] == [10]
+    assert len(vendors["b"].checks) == 10  # one each: b takes one content per request
+    assert all(isinstance(v, Verdict) and v.provider == "b" for v in results)
+    assert [v.decision for v in results] == [
+        Decision.BLOCK if n == 4 else Decision.PASS for n in range(10)
+    ]
+
+
+def test_only_checks_with_the_same_context_share_a_batch(
+    plugin_manager: pluggy.PluginManager,
+) -> None:
+    vendor = FakeVendor()
+    cfg = config(("a", {"batch_size": 10}), batch_window=PATIENT)
+    with Moderator(cfg, plugin_manager=plugin_manager, transport=routed({"a": vendor})) as mod:
+        in_threads(20, lambda n: mod.check(f"m{n}", scene=f"S{n % 2}"))
+    assert sorted((c["scene"], len(c["items"])) for c in vendor.checks) == [("S0", 10), ("S1", 10)]
+    for check in vendor.checks:
+        assert {int(t[1:]) % 2 for t in check["items"]} == {int(check["scene"][1:])}
+
+
+def test_batching_off_sends_each_thread_alone(plugin_manager: pluggy.PluginManager) -> None:
+    vendor = FakeVendor()
+    cfg = config(("a", {"batch_size": 10}), batch_window=0)
+    with Moderator(cfg, plugin_manager=plugin_manager, transport=routed({"a": vendor})) as mod:
+        in_threads(5, lambda n: mod.check(f"m{n}"))
+    assert [len(c["items"]) for c in vendor.checks] == [1] * 5
+
+
+def test_a_lone_check_goes_out_after_the_window(plugin_manager: pluggy.PluginManager) -> None:
+    vendor = FakeVendor()
+    cfg = config(("a", {"batch_size": 10}), batch_window=0.001)
+    with Moderator(cfg, plugin_manager=plugin_manager, transport=routed({"a": vendor})) as mod:
+        assert mod.check("hello").decision is Decision.PASS
+    assert [c["items"] for c in vendor.checks] == [["hello"]]
+
+
+# -- the batcher on its own: a job that does not fit, and a leader that fails ---------
+
+
+class Sends:
+    """A batcher's ``send``: records each merged call; answers with ``answer``."""
+
+    def __init__(self, answer: Callable[[Job], JobOutcome]) -> None:
+        self.answer = answer
+        self.calls: list[list[str]] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, job: Job, context: CheckContext, deadline: float) -> JobOutcome:
+        with self.lock:
+            self.calls.append([c.value for c in job.contents])
+        return self.answer(job)
+
+
+def passed(job: Job) -> JobOutcome:
+    return [Verdict(decision=Decision.PASS, raw={"text": c.value}) for c in job.contents]
+
+
+def provider(batch_size: int) -> FakeProvider:
+    return FakeProvider("a", FakeConfig(type="fake", batch_size=batch_size))
+
+
+def job_of(texts: Sequence[str], prov: FakeProvider) -> Job:
+    return Job(prov, list(range(len(texts))), [Content.text(t) for t in texts])
+
+
+def test_a_job_that_does_not_fit_sends_the_gathered_batch_and_starts_the_next() -> None:
+    prov = provider(batch_size=10)
+    sends = Sends(passed)
+    batcher = ThreadBatcher(prov, 0.01, sends)
+    context = CheckContext()
+    alone = batcher.submit(job_of(["a"] * 6, prov), context, 1e12)  # after the window
+    assert isinstance(alone, list)
+    assert len(alone) == 6
+    in_threads(2, lambda n: batcher.submit(job_of([f"{n}"] * 6, prov), context, 1e12))
+    assert sorted(len(c) for c in sends.calls) == [6, 6, 6]
+
+
+def test_a_whole_request_failure_reaches_every_caller_as_its_outcome() -> None:
+    prov = provider(batch_size=3)
+    error = ProviderUnavailable("vendor down", provider="a")
+    batcher = ThreadBatcher(prov, PATIENT, Sends(lambda job: error))
+    outcomes = in_threads(3, lambda n: batcher.submit(job_of([f"{n}"], prov), CheckContext(), 1e12))
+    assert outcomes == [error] * 3
+
+
+def test_a_bug_in_the_merged_call_reaches_every_caller() -> None:
+    prov = provider(batch_size=3)
+
+    def broken(job: Job) -> JobOutcome:
+        raise RuntimeError("bug")
+
+    batcher = ThreadBatcher(prov, PATIENT, Sends(broken))
+    outcomes = in_threads(3, lambda n: batcher.submit(job_of([f"{n}"], prov), CheckContext(), 1e12))
+    assert all(isinstance(o, RuntimeError) for o in outcomes)
+
+
+def test_callers_send_their_own_when_the_leader_is_interrupted() -> None:
+    prov = provider(batch_size=3)
+
+    def interrupted_once(job: Job) -> JobOutcome:
+        if len(job.contents) == 3:  # the merged call
+            raise KeyboardInterrupt
+        return passed(job)
+
+    sends = Sends(interrupted_once)
+    batcher = ThreadBatcher(prov, PATIENT, sends)
+    outcomes = in_threads(3, lambda n: batcher.submit(job_of([f"{n}"], prov), CheckContext(), 1e12))
+    assert sum(isinstance(o, KeyboardInterrupt) for o in outcomes) == 1  # the leader's own
+    answered = [o for o in outcomes if isinstance(o, list)]
+    assert len(answered) == 2
+    assert sorted(len(c) for c in sends.calls) == [1, 1, 3]
+
+
+@pytest.mark.parametrize("size", [1, 10])
+def test_jobs_as_large_as_a_batch_are_not_batched(
+    plugin_manager: pluggy.PluginManager, size: int
+) -> None:
+    vendor = FakeVendor()
+    cfg = config(("a", {"batch_size": size}), batch_window=PATIENT)
+    with Moderator(cfg, plugin_manager=plugin_manager, transport=routed({"a": vendor})) as mod:
+        verdicts = mod.check_many([f"m{i}" for i in range(10)])  # no wait for company
+    assert len(verdicts) == 10
+    assert [len(c["items"]) for c in vendor.checks] == [size] * (10 // size)
