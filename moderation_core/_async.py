@@ -16,7 +16,7 @@ from ._batching import Batcher
 from ._drivers import AuthGate
 from ._errors import ProviderError
 from ._model import CheckContext
-from ._resilience import Lane, retrying
+from ._resilience import retrying
 from ._routing import Job, JobOutcome
 from ._steps import AWAITING, Mode, Steps, awaiting, run_awaiting, run_blocking
 
@@ -71,16 +71,6 @@ class AsyncModerator(BaseModerator[httpx.AsyncBaseTransport, httpx.AsyncClient])
         except ProviderError as exc:
             return exc
         raise AssertionError("unreachable")  # pragma: no cover
-
-    def _batchable(self, job: Job, lane: Lane) -> bool:
-        caps = job.provider.capabilities
-        return (
-            self._settings.batch_window > 0
-            and caps.batch_size > 1
-            and job.offsets is None
-            and len(job.contents) < caps.batch_size
-            and all(c.type in caps.batch_types for c in job.contents)
-        )
 
     def _batcher(self, job: Job) -> Batcher:
         name = job.provider.name

@@ -31,6 +31,7 @@ import attrs
 import httpx
 import pluggy
 
+from ._cache import VerdictCache, chain_fingerprint
 from ._config import DEFAULT_CONFIG, Config, config_error, load_config
 from ._drivers import AuthGate, Connection, provider_steps
 from ._errors import (
@@ -136,8 +137,9 @@ class BaseModerator(abc.ABC, Generic[TransportT, ClientT]):
     ) -> None:
         """``transport`` replaces the network for every HTTP provider (tests, the
         emulators); ``clock`` is the wall clock of policy state - mute expiry, the
-        ``mute`` and ``context`` windows - (``time.time``; a test passes one it moves
-        by hand). Deadlines, breakers and limiters keep the monotonic clock."""
+        ``mute`` and ``context`` windows - and of the verdict cache's expiry
+        (``time.time``; a test passes one it moves by hand). Deadlines, breakers and
+        limiters keep the monotonic clock."""
         self.config = load_config(DEFAULT_CONFIG if config is None else config)
         self._settings = self.config.moderation
         self._pm = plugin_manager if plugin_manager is not None else default_plugin_manager()
@@ -170,6 +172,8 @@ class BaseModerator(abc.ABC, Generic[TransportT, ClientT]):
         self._clients: dict[str, ClientT] = {}
         self._policy = Policy(self.config, self._pm, clock=clock)  # [policy]
         self._state = StateStore(self._policy.redis_prefix, self._redis)
+        self._cache = self._verdict_cache(clock)  # [moderation.cache]
+        self._prefilter = self._prefilter_provider()  # [moderation] prefilter
 
     def _build_providers(self) -> tuple[Provider[Any], ...]:
         registry = provider_registry(self._pm)
@@ -202,6 +206,35 @@ class BaseModerator(abc.ABC, Generic[TransportT, ClientT]):
         return SharedRedis.connect(
             url, asynchronous=self._mode.asynchronous, on_change=shared_state_hook(self._pm)
         )
+
+    def _verdict_cache(self, clock: Clock | None) -> VerdictCache | None:
+        settings = self._settings.cache
+        if settings is None:
+            return None
+        return VerdictCache(
+            settings,
+            chain_fingerprint(self.config),
+            mode=self._mode,
+            shared=self._redis,
+            prefix=self._policy.redis_prefix,
+            clock=clock,
+        )
+
+    def _prefilter_provider(self) -> Provider[Any] | None:
+        """The local engine that pre-filters: the first configured ``local`` provider
+        (its lexicons and allow-list), else a default one named "local"."""
+        if self._settings.prefilter != "local":
+            return None
+        for provider in self._providers:
+            if provider.provider_type == "local":
+                return provider
+        local = provider_registry(self._pm).get("local")
+        where = self.config.where("moderation")
+        provider = local.from_config(
+            "local", {"type": "local"}, where, base_dir=self.config.base_dir
+        )
+        self._auth_gates.setdefault(provider.name, AuthGate(self._mode.lock()))
+        return provider
 
     @classmethod
     def from_config(cls, source: ConfigSource, **kwargs: Any) -> Self:
@@ -330,9 +363,70 @@ class BaseModerator(abc.ABC, Generic[TransportT, ClientT]):
         return self._many((yield from self._verdicts(contents, context)), return_exceptions)
 
     def _verdicts(self, contents: list[Content], context: CheckContext) -> Steps[Results]:
+        """Each content's verdict: blocked by the local pre-filter, from the verdict
+        cache, or from the configured strategy (``_asked``)."""
+        if self._cache is None and self._prefilter is None:
+            return (yield from self._asked(contents, context))
+        deadline = time.monotonic() + self._settings.deadline
+        final: list[Verdict | ModerationError | None] = [None] * len(contents)
+        if self._prefilter is not None:
+            yield from self._prefiltered(contents, context, final)
+        todo = [i for i, v in enumerate(final) if v is None]
+        if todo:
+            rest = [contents[i] for i in todo]
+            ask = functools.partial(self._asked, context=context, deadline=deadline)
+            if self._cache is None:
+                answers = yield from ask(rest)
+            else:
+                answers = yield from self._cache.verdicts(rest, context.scene, deadline, ask)
+            for i, answer in zip(todo, answers, strict=True):
+                final[i] = answer
+        results: Results = [v for v in final if v is not None]
+        # Routed verdicts went to the check_finished hook in _route; these did not.
+        unrouted = [
+            i
+            for i, v in enumerate(results)
+            if isinstance(v, Verdict) and (v.cached or v.prefiltered)
+        ]
+        if unrouted:
+            report(
+                self._finished_hook,
+                [contents[i] for i in unrouted],
+                [results[i] for i in unrouted],
+                context,
+            )
+        return results
+
+    def _prefiltered(
+        self,
+        contents: list[Content],
+        context: CheckContext,
+        final: list[Verdict | ModerationError | None],
+    ) -> Steps[None]:
+        """Mark in ``final`` the contents the local engine BLOCKs: no vendor is asked
+        about them (it could only agree or be lenient). Anything else, or a local
+        failure, leaves the content to the vendors."""
+        local = self._prefilter
+        if local is None:
+            return
+        taken = [i for i, c in enumerate(contents) if local.capabilities.accepts(c)]
+        if not taken:
+            return
+        outcome = yield from provider_steps(
+            local, [contents[i] for i in taken], context, self._auth_gates[local.name], None
+        )
+        if isinstance(outcome, ProviderError):
+            return
+        for i, result in zip(taken, outcome, strict=True):
+            if isinstance(result, Verdict) and result.decision is Decision.BLOCK:
+                final[i] = attrs.evolve(result, prefiltered=True)
+
+    def _asked(
+        self, contents: list[Content], context: CheckContext, deadline: float | None = None
+    ) -> Steps[Results]:
         """The configured strategy's verdicts; its background routes, if any, left to
         run once the caller has them."""
-        final: Results = yield from self._driven(self._route(contents, context), context)
+        final: Results = yield from self._driven(self._route(contents, context), context, deadline)
         background = self._strategy.background(self._router, contents, final, self._providers)
         if background:
             self._in_background(self._compared(contents, final, background, context))
@@ -363,11 +457,16 @@ class BaseModerator(abc.ABC, Generic[TransportT, ClientT]):
         return final
 
     def _driven(
-        self, route: Generator[list[Job], list[JobOutcome], R], context: CheckContext
+        self,
+        route: Generator[list[Job], list[JobOutcome], R],
+        context: CheckContext,
+        deadline: float | None = None,
     ) -> Steps[R]:
-        """A route run to its answer within the check's deadline: each list of jobs it
-        asks for is one step (the mode runs the jobs one after another, or at once)."""
-        deadline = time.monotonic() + self._settings.deadline
+        """A route run to its answer within the check's deadline (from now, unless
+        given): each list of jobs it asks for is one step (the mode runs the jobs one
+        after another, or at once)."""
+        if deadline is None:
+            deadline = time.monotonic() + self._settings.deadline
         outcomes: list[JobOutcome] | None = None
         while True:
             try:
@@ -433,22 +532,38 @@ class BaseModerator(abc.ABC, Generic[TransportT, ClientT]):
         finally:
             lane.gate.release()
         if isinstance(outcome, ProviderError):
+            lane.pushed_back(outcome)
             if counts_against_breaker(outcome):
                 yield from lane.breaker.after(ok=False)
             raise outcome
         yield from lane.breaker.after(ok=True)
         return outcome
 
+    def _batchable(self, job: Job, lane: Lane) -> bool:
+        """Whether a job may wait to share a batch request with concurrent checks:
+        batching is on, the provider batches, and the job is a caller's few whole
+        contents (not a long text's chunks) with room left in a batch."""
+        caps = job.provider.capabilities
+        return (
+            self._settings.batch_window > 0
+            and caps.batch_size > 1
+            and job.offsets is None
+            and len(job.contents) < caps.batch_size
+            and all(c.type in caps.batch_types for c in job.contents)
+        )
+
     def _client(self, provider: Provider[Any], lane: Lane) -> ClientT:
         client = self._clients.get(provider.name)
         if client is None:
             # The lane's gate keeps in-flight requests low; a pool no larger than the
-            # gate keeps httpcore's per-request scan of its connections short.
+            # gate ever lets out keeps httpcore's per-request scan of its connections
+            # short. The hooks time each answer for a derived in-flight cap.
             size = lane.max_in_flight
             client = self._clients[provider.name] = self._open_client(
                 timeout=lane.timeout,
                 transport=self._transport,
                 limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+                event_hooks=lane.event_hooks,
             )
         return client
 

@@ -29,6 +29,7 @@ from ._errors import ConfigError
 from ._model import Secret
 
 __all__ = [
+    "CacheSettings",
     "Config",
     "ConfigProblems",
     "EnvValue",
@@ -47,6 +48,7 @@ T = TypeVar("T")
 
 FailMode = Literal["raise", "allow", "review", "block"]
 LongText = Literal["split", "reject"]
+Prefilter = Literal["off", "local"]
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # A hostile dict could nest deeper than Python recurses; no real config nests past a few.
@@ -512,6 +514,15 @@ def _known_strategy(_inst: object, _attr: object, value: str) -> None:
 
 
 @attrs.define(kw_only=True)
+class CacheSettings:
+    """The ``[moderation.cache]`` table; its presence turns the verdict cache on."""
+
+    ttl: float = attrs.field(default=600.0, validator=attrs.validators.gt(0))  # seconds
+    size: int = attrs.field(default=10_000, validator=attrs.validators.ge(0))  # LRU entries
+    normalize: bool = False
+
+
+@attrs.define(kw_only=True)
 class ModerationSettings:
     """The ``[moderation]`` table."""
 
@@ -529,6 +540,10 @@ class ModerationSettings:
     batch_window: float = attrs.field(
         default=_DEFAULT_BATCH_WINDOW, validator=attrs.validators.ge(0)
     )
+    cache: CacheSettings | None = attrs.field(
+        default=None, metadata={"expects": "must be a table (ttl, size, normalize)"}
+    )
+    prefilter: Prefilter = "off"
 
     def __attrs_post_init__(self) -> None:
         # Every check in a batch waits up to the window: one past the deadline fails them

@@ -38,6 +38,8 @@ def verdict_to_dict(verdict: Verdict) -> dict[str, Any]:
         "request_id": verdict.request_id,
         "content_id": verdict.content_id,
         "fallback": verdict.fallback,
+        "cached": verdict.cached,
+        "prefiltered": verdict.prefiltered,
     }
 
 
@@ -54,9 +56,7 @@ def verdict_from_dict(data: object) -> Verdict:
         not isinstance(content_id, str | int) or isinstance(content_id, bool)
     ):
         raise _wrong("content_id", "a string, a whole number or null", content_id)
-    fallback = table.get("fallback", False)
-    if not isinstance(fallback, bool):
-        raise _wrong("fallback", "true or false", fallback)
+    fallback, cached, prefiltered = (_flag(table, key) for key in _FLAGS)
     return Verdict(
         decision=_member(Decision, table, "decision", required=True),
         label=_member(Label, table, "label", default=Label.NORMAL),
@@ -69,6 +69,8 @@ def verdict_from_dict(data: object) -> Verdict:
         request_id=_optional_string(table, "request_id"),
         content_id=content_id,
         fallback=fallback,
+        cached=cached,
+        prefiltered=prefiltered,
     )
 
 
@@ -116,6 +118,16 @@ def _member(
         return enum[value]
     names = ", ".join(enum.__members__)
     raise _wrong(key, f"one of {names}", value)
+
+
+_FLAGS = ("fallback", "cached", "prefiltered")
+
+
+def _flag(table: Mapping[str, Any], key: str) -> bool:
+    value = table.get(key, False)
+    if not isinstance(value, bool):
+        raise _wrong(key, "true or false", value)
+    return value
 
 
 def _optional_string(table: Mapping[str, Any], key: str) -> str | None:

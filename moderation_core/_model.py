@@ -288,6 +288,13 @@ class Verdict:
     ``errors`` then says why. With ``fallback`` False, non-empty ``errors`` mean the
     verdict's ``provider`` answered after the providers named there failed (a failover;
     with ``strategy = "strictest"``, beside them); ``failed_over`` says so.
+
+    ``cached`` is True when the verdict came from the verdict cache (``[moderation.cache]``)
+    or from a concurrent check of the same content, not from a vendor call of its own:
+    ``request_id`` and ``raw`` are then those of the call that answered first, and
+    ``content_id`` is this content's. ``prefiltered`` is True when the local pre-filter
+    (``[moderation] prefilter = "local"``) blocked the content and no vendor was asked;
+    ``provider`` then names the local provider.
     """
 
     decision: Decision
@@ -303,6 +310,8 @@ class Verdict:
     raw: Mapping[str, Any] | None = attrs.field(default=None, eq=False, repr=False)
     fallback: bool = False
     errors: tuple[ProviderError, ...] = attrs.field(default=(), eq=False, repr=False)
+    cached: bool = False
+    prefiltered: bool = False
 
     @property
     def flagged(self) -> bool:

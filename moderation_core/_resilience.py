@@ -16,10 +16,17 @@ client.
   bucket + rate through in its first second).
 - Circuit breaker: written here, in a few lines, because none of the maintained ones
   (pybreaker, aiobreaker, purgatory) does sync and async over one shared Redis state.
+- In-flight cap: fixed when ``max_in_flight`` is set, else derived (``ConcurrencyLimit``)
+  from the rate limit and the latency each response shows, as Netflix's
+  concurrency-limits does; written here because no maintained Python port of it gates
+  both threads and tasks.
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
+import contextlib
 import functools
 import math
 import random
@@ -29,6 +36,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 import attrs
+import httpx
 import limits
 import limits.aio.storage
 import limits.aio.strategies
@@ -47,6 +55,7 @@ __all__ = [
     "Breaker",
     "BreakerSettings",
     "BreakerState",
+    "ConcurrencyLimit",
     "Lane",
     "Limiter",
     "Pace",
@@ -55,6 +64,10 @@ __all__ = [
 ]
 
 Clock = Callable[[], float]
+
+# Codes of errors raised here, not by a vendor.
+CIRCUIT_OPEN: Final = "circuit_open"
+LOCAL_RATE_LIMIT: Final = "local_rate_limit"
 
 
 @attrs.define(kw_only=True)
@@ -150,7 +163,7 @@ def _open_error(provider: str) -> ProviderUnavailable:
     return ProviderUnavailable(
         "circuit open after repeated failures; skipped without a request",
         provider=provider,
-        code="circuit_open",
+        code=CIRCUIT_OPEN,
     )
 
 
@@ -244,7 +257,7 @@ def _waited_too_long(provider: str, per_second: float, max_wait: float) -> RateL
     return RateLimited(
         f"local rate limit of {per_second:g} requests/s: no slot within {max_wait:g} s",
         provider=provider,
-        code="local_rate_limit",
+        code=LOCAL_RATE_LIMIT,
         retry_after=None,
     )
 
@@ -383,10 +396,214 @@ class Limiter:
         return _waited_too_long(self.provider, self.per_second, self.max_wait)
 
 
+# -- the in-flight cap ----------------------------------------------------------------
+
+# Never fewer in flight than this: what loopback measurements put in httpcore's
+# efficient range (PERFORMANCE.md), and the fixed cap before it was derived.
+MIN_IN_FLIGHT: Final = 8
+# Never more: past this httpcore's pool scans cost more CPU than any vendor answers.
+MAX_IN_FLIGHT: Final = 256
+# In flight beyond what Little's law needs (rate x latency): answers come back
+# unevenly, and a request waiting for the rate limiter holds its slot meanwhile.
+HEADROOM: Final = 1.5
+# Latency this many times the no-load latency means requests queue somewhere (the
+# vendor, the network, this process's CPU): fewer in flight.
+TOLERANCE: Final = 2.0
+SMOOTHING: Final = 0.2  # weight of each new latency in the moving average (~10 answers)
+BACKOFF: Final = 0.9  # the cap kept when the vendor pushes back
+# The no-load latency is the least seen in the last one or two periods of this many
+# answers at light load (no more in flight than MIN_IN_FLIGHT). Only light-load answers
+# count: under a steady heavy load every answer has queued, and a baseline learned from
+# them would drift up with the queue and let the cap grow without end.
+BASELINE_ANSWERS: Final = 200
+
+
+class ConcurrencyLimit:
+    """How many requests one provider may have in flight, derived from what its answers
+    show (AIMD with a latency gradient, after Netflix's concurrency-limits):
+
+    - while the cap is in use (half of it or more) and the average latency stays
+      within ``TOLERANCE`` x the no-load latency (the least seen lately at light load),
+      more in flight means more answers per second: each answer raises the cap to the
+      ceiling below when there is a rate limit, else by one;
+    - cut in proportion when the average latency climbs past that (requests queue), and
+      to ``BACKOFF`` of itself when the vendor pushes back (rate limited, unavailable);
+      at most once per round trip, as one congestion shows in many answers;
+    - always within [``MIN_IN_FLIGHT``, ceiling]: the ceiling is what the rate limit
+      can use by Little's law, ``rate_limit x latency x HEADROOM + burst``, so the cap
+      never binds below the rate limit and never runs far past it (without a rate
+      limit, ``MAX_IN_FLIGHT``; the latency gradient governs).
+
+    Plain arithmetic under a lock; fed by the HTTP client's hooks (``observe``), so a
+    test drives it with latencies of its choosing."""
+
+    def __init__(
+        self, rate_limit: float | None, burst: int = 0, clock: Clock = time.perf_counter
+    ) -> None:
+        self.rate_limit = rate_limit or None
+        self.burst = burst
+        self.clock = clock  # what the HTTP client's hooks time answers with
+        self.limit = MIN_IN_FLIGHT
+        self.latency: float | None = None  # moving average of answers' latency, seconds
+        self._least = (math.inf, math.inf)  # least latency in the last and this period
+        self._light = 0  # answers at light load
+        self._hold = 0  # answers still to come from before the last cut
+        self._lock = threading.Lock()
+
+    @property
+    def baseline(self) -> float:
+        """The no-load latency: the least seen at light load in the last one or two
+        periods (infinite until an answer came at light load)."""
+        return min(self._least)
+
+    def ceiling(self) -> int:
+        """The most the rate limit can use at the average latency (see the class)."""
+        if self.rate_limit is None:
+            return MAX_IN_FLIGHT
+        if self.latency is None:
+            return MIN_IN_FLIGHT
+        need = math.ceil(self.rate_limit * self.latency * HEADROOM) + self.burst
+        return max(MIN_IN_FLIGHT, min(MAX_IN_FLIGHT, need))
+
+    def observe(self, latency: float, in_flight: int) -> int:
+        """An answer came ``latency`` seconds after its request went out, with
+        ``in_flight`` requests out (itself included); returns the new cap."""
+        with self._lock:
+            self._learn(max(0.0, latency), in_flight)
+            if self._hold:
+                self._hold -= 1
+            elif self.latency is not None and self.latency > TOLERANCE * self.baseline:
+                self._cut(max(0.5, TOLERANCE * self.baseline / self.latency))
+            elif 2 * in_flight >= self.limit:
+                # In use while latency holds: with a rate limit, all it can use at once
+                # (a round trip saved per doubling); without one, a step at a time.
+                self.limit = self.limit + 1 if self.rate_limit is None else self.ceiling()
+            self.limit = max(MIN_IN_FLIGHT, min(self.limit, self.ceiling()))
+            return self.limit
+
+    def pushback(self) -> int:
+        """The vendor refused or failed a request for load; returns the new cap."""
+        with self._lock:
+            if not self._hold:
+                self._cut(BACKOFF)
+            return self.limit
+
+    def _learn(self, latency: float, in_flight: int) -> None:
+        average = self.latency
+        self.latency = latency if average is None else average + SMOOTHING * (latency - average)
+        if in_flight > MIN_IN_FLIGHT:
+            return
+        last, this = self._least
+        self._light += 1
+        if self._light % BASELINE_ANSWERS == 0:
+            # A new period: a vendor whose latency rose for good is judged against its
+            # new normal once the cuts have brought the load down to light.
+            last, this = this, math.inf
+        self._least = (last, min(this, latency))
+
+    def _cut(self, keep: float) -> None:
+        self.limit = max(MIN_IN_FLIGHT, math.floor(self.limit * keep))
+        self._hold = self.limit  # about one round trip of answers
+
+
+class _ThreadGate:
+    """Threads' requests in flight, up to a cap that may change while they wait."""
+
+    def __init__(self, limit: ConcurrencyLimit) -> None:
+        self.limit = limit
+        self.busy = 0
+        self._free = threading.Condition(threading.Lock())
+
+    def acquire(self) -> None:
+        with self._free:
+            while self.busy >= self.limit.limit:
+                self._free.wait()
+            self.busy += 1
+
+    def release(self) -> None:
+        with self._free:
+            self.busy -= 1
+            # The cap may have grown since the last release: wake as many as fit.
+            self._free.notify(max(1, self.limit.limit - self.busy))
+
+
+class _TaskGate:
+    """Tasks' requests in flight, up to a cap that may change; first come, first
+    served (asyncio.Semaphore has a fixed size)."""
+
+    def __init__(self, limit: ConcurrencyLimit) -> None:
+        self.limit = limit
+        self.busy = 0
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    async def acquire(self) -> None:
+        if not self._waiters and self.busy < self.limit.limit:
+            self.busy += 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # granted as it was cancelled: the slot goes to the next
+            else:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        self.busy -= 1
+        while self._waiters and self.busy < self.limit.limit:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self.busy += 1
+                waiter.set_result(None)
+
+
+_SENT_AT: Final = "moderation_core.sent_at"
+EventHooks = dict[str, list[Callable[..., Any]]]
+
+
+def _latency_hooks(gate: _ThreadGate | _TaskGate, asynchronous: bool) -> EventHooks:
+    """httpx event hooks that time each request to its response headers (the vendor's
+    latency, without any wait for the rate limiter or the gate) and feed the cap."""
+    limit = gate.limit
+
+    def sent(request: httpx.Request) -> None:
+        request.extensions[_SENT_AT] = limit.clock()
+
+    def answered(response: httpx.Response) -> None:
+        started = response.request.extensions.get(_SENT_AT)
+        if started is not None:
+            limit.observe(limit.clock() - started, gate.busy)
+
+    if not asynchronous:
+        return {"request": [sent], "response": [answered]}
+
+    async def sent_async(request: httpx.Request) -> None:
+        sent(request)
+
+    async def answered_async(response: httpx.Response) -> None:
+        answered(response)
+
+    return {"request": [sent_async], "response": [answered_async]}
+
+
+def pushed_back(error: ProviderError) -> bool:
+    """Whether a failed request says the vendor is overloaded: it refused for rate
+    (not this process's own limiter) or was unavailable (not a skip by the breaker)."""
+    if isinstance(error, RateLimited):
+        return error.code != LOCAL_RATE_LIMIT
+    return isinstance(error, ProviderUnavailable) and error.code != CIRCUIT_OPEN
+
+
 @attrs.frozen
 class Lane:
     """One HTTP provider's breaker, limiter, in-flight gate, retry count and timeout,
-    from its config's typed keys."""
+    from its config's typed keys. ``max_in_flight`` is the most the gate ever lets out
+    (the connection pool's size); ``concurrency`` is the derived cap, None when the
+    config fixes ``max_in_flight``; ``event_hooks`` feed it from the HTTP client."""
 
     breaker: Breaker
     limiter: Limiter | None
@@ -394,6 +611,8 @@ class Lane:
     retries: int
     timeout: float
     max_in_flight: int
+    concurrency: ConcurrencyLimit | None = None
+    event_hooks: EventHooks = attrs.field(factory=dict)
 
     @classmethod
     def build(
@@ -405,14 +624,28 @@ class Lane:
             if rate
             else None
         )
+        breaker = Breaker(provider, config.breaker, shared)
+        if config.max_in_flight is not None:  # the config's own cap wins
+            size = config.max_in_flight
+            return cls(breaker, limiter, mode.semaphore(size), config.retries, config.timeout, size)
+        burst = (config.rate_burst or default_burst(rate)) if rate else 0
+        concurrency = ConcurrencyLimit(rate, burst)
+        gate = _TaskGate(concurrency) if mode.asynchronous else _ThreadGate(concurrency)
         return cls(
-            breaker=Breaker(provider, config.breaker, shared),
-            limiter=limiter,
-            gate=mode.semaphore(config.max_in_flight),
-            retries=config.retries,
-            timeout=config.timeout,
-            max_in_flight=config.max_in_flight,
+            breaker,
+            limiter,
+            gate,
+            config.retries,
+            config.timeout,
+            MAX_IN_FLIGHT,
+            concurrency,
+            _latency_hooks(gate, mode.asynchronous),
         )
+
+    def pushed_back(self, error: ProviderError) -> None:
+        """Tell the derived cap about a failed request (a fixed cap ignores it)."""
+        if self.concurrency is not None and pushed_back(error):
+            self.concurrency.pushback()
 
 
 WAIT_INITIAL: Final = 0.05  # seconds before the first retry, doubling each time

@@ -72,15 +72,6 @@ def _resume(steps: Steps[T], reply: Any, error: BaseException | None) -> Step | 
         reply = error = None
 
 
-def _called(step: Step) -> tuple[Any, BaseException | None]:
-    try:
-        return step(), None
-    except BaseException as exc:  # cancellation too: the plan's finally blocks see it
-        return None, exc
-    finally:
-        del step  # as in _resume: a step holds its request
-
-
 async def _awaited(step: Step) -> tuple[Any, BaseException | None]:
     try:
         return await step(), None
@@ -91,14 +82,26 @@ async def _awaited(step: Step) -> tuple[Any, BaseException | None]:
 
 
 def run_blocking(steps: Steps[T]) -> T:
-    """Run a plan, calling each step."""
-    step = _resume(steps, None, None)
+    """Run a plan, calling each step. Written for the hot path (most plans end without
+    a step, and a check takes a few): no helper call per step."""
+    reply: Any = None
+    error: BaseException | None = None
+    step: Step | None = None
     try:
-        while not isinstance(step, _Finished):
-            step = _resume(steps, *_called(step))
-        return step.value
+        step = steps.send(None)
+        while True:
+            try:
+                reply = step()
+            except BaseException as exc:  # the plan's except and finally blocks see it
+                error = exc
+            # Thrown outside the except block, so nothing the plan raises chains it.
+            step = steps.send(reply) if error is None else steps.throw(error)
+            reply = error = None
+    except StopIteration as done:
+        value: T = done.value
+        return value
     finally:
-        del step
+        reply = error = step = None  # as in _resume: a step holds its request
 
 
 async def run_awaiting(steps: Steps[T]) -> T:

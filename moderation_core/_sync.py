@@ -1,14 +1,17 @@
-"""``Moderator``: the core's plans (``_base``) run blocking, jobs one after another."""
+"""``Moderator``: the core's plans (``_base``) run blocking, jobs one after another;
+single checks that threads make at the same time share batch requests."""
 
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
 import httpx
 
 from ._base import BaseModerator
+from ._batching import ThreadBatcher
 from ._errors import ProviderError
 from ._model import CheckContext
 from ._resilience import retrying
@@ -21,14 +24,16 @@ __all__ = ["Moderator"]
 class Moderator(BaseModerator[httpx.BaseTransport, httpx.Client]):
     """Check contents against the configured providers, blocking.
 
-    ``Moderator()`` with no config uses the offline local engine alone.
+    ``Moderator()`` with no config uses the offline local engine alone. One moderator
+    may be shared by threads; their concurrent checks bound for a batch-capable
+    provider share batch requests (``batch_window``).
     """
 
     _mode: ClassVar[Mode] = BLOCKING
     _pauses_collector: ClassVar[bool] = True
     _shadow_pool: concurrent.futures.ThreadPoolExecutor | None = None
 
-    # -- checks: a route's jobs one after another --------------------------------
+    # -- checks: a route's jobs one after another, threads' single checks batched -
 
     check = blocking(BaseModerator._check)
     check_many = blocking(BaseModerator._check_many)
@@ -39,10 +44,14 @@ class Moderator(BaseModerator[httpx.BaseTransport, httpx.Client]):
     def _run_jobs(self, jobs: list[Job], context: CheckContext, deadline: float) -> Any:
         return [self._run_job(job, context, deadline) for job in jobs]
 
-    def _run_job(self, job: Job, context: CheckContext, deadline: float) -> JobOutcome:
+    def _run_job(
+        self, job: Job, context: CheckContext, deadline: float, *, batch: bool = True
+    ) -> JobOutcome:
         lane = self._lanes.get(job.provider.name)
         if lane is None:
             return run_blocking(self._unlaned(job, context))
+        if batch and self._batchable(job, lane):
+            return self._batcher(job).submit(job, context, deadline)
         try:
             if lane.retries == 0:
                 return run_blocking(self._attempt(job, context, lane, deadline))
@@ -52,6 +61,23 @@ class Moderator(BaseModerator[httpx.BaseTransport, httpx.Client]):
         except ProviderError as exc:
             return exc
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _batcher(self, job: Job) -> ThreadBatcher:
+        name = job.provider.name
+        batcher = self._batchers.get(name)
+        if batcher is None:
+            send = functools.partial(self._run_job, batch=False)
+            made = ThreadBatcher(job.provider, self._settings.batch_window, send)
+            # setdefault is atomic: threads racing here all get the one batcher.
+            batcher = self._batchers.setdefault(name, made)
+        return batcher
+
+    @property
+    def _batchers(self) -> dict[str, ThreadBatcher]:
+        # Made on first use, so that BaseModerator.__init__ stays the one constructor;
+        # setdefault is atomic, so threads racing here share one dict.
+        batchers: dict[str, ThreadBatcher] = vars(self).setdefault("_thread_batchers", {})
+        return batchers
 
     # -- policy ------------------------------------------------------------------
 

@@ -25,6 +25,9 @@ from moderation_core._normalize import (
     mapped_rules_view,
 )
 
+from ._rules import _DOMAIN_HINT as DOMAIN_HINT  # has_hint's parts, for the batch loop
+from ._rules import _ODD_HINT as ODD_HINT
+from ._rules import _PHONE_HINT as PHONE_HINT
 from ._rules import CONTACT_WORDS, PHONE, RULES, has_hint
 
 __all__ = ["Engine", "Hit", "Lexicon", "builtin_lexicons", "read_lexicon"]
@@ -196,6 +199,27 @@ class Engine:
             ),
             default=0,
         )
+
+    def suspects(self, texts: Sequence[str]) -> list[int]:
+        """The indexes of the texts that may hit (``scan`` finds nothing in the others):
+        ``scan``'s cheap first pass over many texts in one loop, with no Python call per
+        text (measured: a third of the local provider's per-message time was calls)."""
+        table = self._table
+        any_hit = self._any_hit
+        rules = self._rules
+        phone, domain, odd = PHONE_HINT.search, DOMAIN_HINT.search, ODD_HINT.search
+        astral = ASTRAL.search
+        found: list[int] = []
+        for index, text in enumerate(texts):
+            key = text.translate(table)
+            if any_hit is not None and any_hit(key.encode()):
+                found.append(index)
+            elif rules:
+                if phone(key) or domain(text) or odd(text):
+                    found.append(index)
+            elif astral(text) is not None:  # the fast table leaves these unread
+                found.append(index)
+        return found
 
     def scan(self, text: str) -> list[Hit]:
         """Every hit in ``text``, in order of position; empty for a clean text."""

@@ -153,9 +153,17 @@ class LocalProvider(Provider[LocalConfig]):
 
     def _flow(self, contents: Sequence[Content]) -> Flow:
         # A generator that yields nothing: the drivers see it finish at once.
-        results: list[ItemResult] = [self.verdict(c.value, c.id) for c in contents]
-        return results
+        return self.verdicts(contents)
         yield  # pragma: no cover - marks this function as a generator
+
+    def verdicts(self, contents: Sequence[Content]) -> list[ItemResult]:
+        """One verdict per content: a shared clean one for every text the engine's
+        first pass clears (the core stamps content ids), a scan of the rest."""
+        texts = [c.value for c in contents]
+        results: list[ItemResult] = [self._clean] * len(texts)
+        for index in self.engine.suspects(texts):
+            results[index] = self.verdict(texts[index], contents[index].id)
+        return results
 
     def verdict(self, text: str, content_id: str | int | None = None) -> Verdict:
         hits = self.engine.scan(text)
