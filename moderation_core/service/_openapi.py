@@ -99,6 +99,14 @@ _SCHEMAS: dict[str, Any] = {
                 "type": "boolean",
                 "description": "True when no provider answered and fail_mode decided.",
             },
+            "cached": {
+                "type": "boolean",
+                "description": "True when the verdict came from the verdict cache.",
+            },
+            "prefiltered": {
+                "type": "boolean",
+                "description": "True when the local pre-filter blocked it before any vendor.",
+            },
             "check_id": {"type": "string", "description": "With a [store] configured."},
         },
     },
