@@ -16,6 +16,7 @@ from ._batching import Batcher
 from ._drivers import AuthGate
 from ._errors import ProviderError
 from ._model import CheckContext
+from ._provider import Provider
 from ._resilience import retrying
 from ._routing import Job, JobOutcome
 from ._steps import AWAITING, Mode, Steps, awaiting, run_awaiting, run_blocking
@@ -61,7 +62,7 @@ class AsyncModerator(BaseModerator[httpx.AsyncBaseTransport, httpx.AsyncClient])
                 return await asyncio.to_thread(run_blocking, self._unlaned(job, context, gate))
             return await run_awaiting(self._unlaned(job, context))
         if batch and self._batchable(job, lane):
-            return await self._batcher(job).submit(job, context, deadline)
+            return await self._batcher(job, self._new_batcher).submit(job, context, deadline)
         try:
             if lane.retries == 0:
                 return await run_awaiting(self._attempt(job, context, lane, deadline))
@@ -72,14 +73,9 @@ class AsyncModerator(BaseModerator[httpx.AsyncBaseTransport, httpx.AsyncClient])
             return exc
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _batcher(self, job: Job) -> Batcher:
-        name = job.provider.name
-        batcher = self._batchers.get(name)
-        if batcher is None:
-            send = functools.partial(self._run_job, batch=False)
-            window = self._settings.batch_window
-            batcher = self._batchers[name] = Batcher(job.provider, window, send, self._spawn)
-        return batcher
+    def _new_batcher(self, provider: Provider[Any], window: float) -> Batcher:
+        send = functools.partial(self._run_job, batch=False)
+        return Batcher(provider, window, send, self._spawn)
 
     # -- policy ------------------------------------------------------------------
 
@@ -99,10 +95,6 @@ class AsyncModerator(BaseModerator[httpx.AsyncBaseTransport, httpx.AsyncClient])
     @functools.cached_property
     def _background(self) -> set[asyncio.Future[Any]]:
         return set()
-
-    @functools.cached_property
-    def _batchers(self) -> dict[str, Batcher]:
-        return {}
 
     @functools.cached_property
     def _thread_gates(self) -> dict[str, AuthGate]:

@@ -82,6 +82,7 @@ Results = list[Verdict | ModerationError]
 TransportT = TypeVar("TransportT", httpx.BaseTransport, httpx.AsyncBaseTransport)
 ClientT = TypeVar("ClientT", httpx.Client, httpx.AsyncClient)
 R = TypeVar("R")
+B = TypeVar("B")
 
 # Batches at least this large, checked with no HTTP provider, run with the cyclic
 # garbage collector paused (see _collector_paused), by a moderator that pauses it.
@@ -170,6 +171,8 @@ class BaseModerator(abc.ABC, Generic[TransportT, ClientT]):
         }
         self._auth_gates = {p.name: AuthGate(self._mode.lock()) for p in self._providers}
         self._clients: dict[str, ClientT] = {}
+        # A batcher per batch-capable provider, of the mode's kind, made on first use.
+        self._batchers: dict[str, Any] = {}
         self._policy = Policy(self.config, self._pm, clock=clock)  # [policy]
         self._state = StateStore(self._policy.redis_prefix, self._redis)
         self._cache = self._verdict_cache(clock)  # [moderation.cache]
@@ -551,6 +554,17 @@ class BaseModerator(abc.ABC, Generic[TransportT, ClientT]):
             and len(job.contents) < caps.batch_size
             and all(c.type in caps.batch_types for c in job.contents)
         )
+
+    def _batcher(self, job: Job, make: Callable[[Provider[Any], float], B]) -> B:
+        """The one batcher of the job's provider, made by ``make(provider,
+        batch_window)`` on first use; setdefault is atomic, so threads racing here all
+        get the one batcher."""
+        name = job.provider.name
+        batcher: B | None = self._batchers.get(name)
+        if batcher is None:
+            made = make(job.provider, self._settings.batch_window)
+            batcher = self._batchers.setdefault(name, made)
+        return batcher
 
     def _client(self, provider: Provider[Any], lane: Lane) -> ClientT:
         client = self._clients.get(provider.name)

@@ -72,15 +72,6 @@ def _resume(steps: Steps[T], reply: Any, error: BaseException | None) -> Step | 
         reply = error = None
 
 
-async def _awaited(step: Step) -> tuple[Any, BaseException | None]:
-    try:
-        return await step(), None
-    except BaseException as exc:
-        return None, exc
-    finally:
-        del step
-
-
 def run_blocking(steps: Steps[T]) -> T:
     """Run a plan, calling each step. Written for the hot path (most plans end without
     a step, and a check takes a few): no helper call per step."""
@@ -106,12 +97,20 @@ def run_blocking(steps: Steps[T]) -> T:
 
 async def run_awaiting(steps: Steps[T]) -> T:
     """Run a plan, awaiting each step."""
+    reply: Any = None
+    error: BaseException | None = None
     step = _resume(steps, None, None)
     try:
         while not isinstance(step, _Finished):
-            step = _resume(steps, *(await _awaited(step)))
+            try:
+                reply = await step()
+            except BaseException as exc:  # cancellation too: the plan releases its gates
+                error = exc
+            step = _resume(steps, reply, error)  # outside the except block, as above
+            reply = error = None
         return step.value
     finally:
+        reply = error = None
         del step
 
 

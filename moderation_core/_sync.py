@@ -14,6 +14,7 @@ from ._base import BaseModerator
 from ._batching import ThreadBatcher
 from ._errors import ProviderError
 from ._model import CheckContext
+from ._provider import Provider
 from ._resilience import retrying
 from ._routing import Job, JobOutcome
 from ._steps import BLOCKING, Mode, Steps, blocking, run_blocking
@@ -51,7 +52,7 @@ class Moderator(BaseModerator[httpx.BaseTransport, httpx.Client]):
         if lane is None:
             return run_blocking(self._unlaned(job, context))
         if batch and self._batchable(job, lane):
-            return self._batcher(job).submit(job, context, deadline)
+            return self._batcher(job, self._new_batcher).submit(job, context, deadline)
         try:
             if lane.retries == 0:
                 return run_blocking(self._attempt(job, context, lane, deadline))
@@ -62,22 +63,8 @@ class Moderator(BaseModerator[httpx.BaseTransport, httpx.Client]):
             return exc
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _batcher(self, job: Job) -> ThreadBatcher:
-        name = job.provider.name
-        batcher = self._batchers.get(name)
-        if batcher is None:
-            send = functools.partial(self._run_job, batch=False)
-            made = ThreadBatcher(job.provider, self._settings.batch_window, send)
-            # setdefault is atomic: threads racing here all get the one batcher.
-            batcher = self._batchers.setdefault(name, made)
-        return batcher
-
-    @property
-    def _batchers(self) -> dict[str, ThreadBatcher]:
-        # Made on first use, so that BaseModerator.__init__ stays the one constructor;
-        # setdefault is atomic, so threads racing here share one dict.
-        batchers: dict[str, ThreadBatcher] = vars(self).setdefault("_thread_batchers", {})
-        return batchers
+    def _new_batcher(self, provider: Provider[Any], window: float) -> ThreadBatcher:
+        return ThreadBatcher(provider, window, functools.partial(self._run_job, batch=False))
 
     # -- policy ------------------------------------------------------------------
 
