@@ -16,7 +16,7 @@ import typing
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 import attrs
 import cattrs
@@ -280,7 +280,7 @@ def _list_hook(converter: cattrs.Converter, kind: Any) -> Callable[[Any, Any], A
         # A lone string would otherwise become a list of its characters.
         if not isinstance(value, list):
             raise ValueError(f"must be a list of {what} (got a {_kind(value)})")
-        return items(value, kind)  # type: ignore[no-any-return]
+        return cast("list[Any]", items(value, kind))
 
     return structure
 

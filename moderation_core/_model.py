@@ -427,8 +427,8 @@ def _text_content(
         raise InvalidContent("text is empty or whitespace only; there is nothing to check")
     if not text.isascii():
         check_unicode(text, "text content")
-    content = _new(Content)
+    content: Content = _new(Content)
     _set(content, "type", _text)
     _set(content, "value", text)
     _set(content, "id", None)
-    return content  # type: ignore[no-any-return]
+    return content

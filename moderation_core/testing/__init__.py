@@ -1,6 +1,7 @@
 """Tools for testing a provider plugin (docs/plugins.md, "Testing a provider"): serve
 an emulator over real HTTP, a clock moved by hand, a transport that records every
-exchange, and the conformance check every provider should pass."""
+exchange, parsers for an emulator's options, and the conformance check every provider
+should pass."""
 
 from ._conformance import (
     DEFAULT_SAMPLES,
@@ -9,6 +10,7 @@ from ._conformance import (
     assert_conforms,
     check_provider,
 )
+from ._options import choice_option, float_option, int_option, names_option
 from ._tools import Clock, Exchange, RecordingTransport, serve
 
 __all__ = [
@@ -20,5 +22,9 @@ __all__ = [
     "RecordingTransport",
     "assert_conforms",
     "check_provider",
+    "choice_option",
+    "float_option",
+    "int_option",
+    "names_option",
     "serve",
 ]

@@ -38,6 +38,8 @@ from urllib.parse import parse_qsl
 import attrs
 import httpx
 
+from moderation_core.testing import choice_option, float_option, int_option, names_option
+
 from . import _signing as signing
 
 __all__ = [
@@ -819,13 +821,7 @@ def _content(params: Mapping[str, str]) -> str | None:
 
 
 def _as_float(name: str, value: object) -> float:
-    try:
-        number: float = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
-    if not number >= 0:
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
-    return number
+    return float_option(name, value, minimum=0)
 
 
 def _as_limit(name: str, value: object) -> float | None:
@@ -837,29 +833,16 @@ def _as_limit(name: str, value: object) -> float | None:
 def _as_chars(name: str, value: object) -> int | None:
     if value is None or value in ("", "none"):
         return None
-    try:
-        number: int = int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be an integer, got {value!r}") from None
-    if number < 1:
-        raise ValueError(f"{name} must be >= 1, got {number}")
-    return number
+    return int_option(name, value, minimum=1)
 
 
 def _as_fault(value: object) -> str | None:
-    if value is None or value in ("", "none"):
-        return None
-    name = str(value)
-    if name not in FAULTS:
-        raise ValueError(f"unknown fault {name!r}; use one of {', '.join(FAULTS)}")
-    return name
+    return choice_option("fault", value, FAULTS)
 
 
-def _as_services(_name: str, value: object) -> frozenset[str] | None:
-    if value is None or value in ("", "any"):
-        return None
-    items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
-    return frozenset(str(item).strip() for item in items if str(item).strip())
+def _as_services(name: str, value: object) -> frozenset[str] | None:
+    services = names_option(name, value, unset=("", "any"))
+    return None if services is None else frozenset(services)
 
 
 def _as_token(_name: str, value: object) -> str | None:

@@ -30,6 +30,8 @@ from typing import Any, Literal
 import attrs
 import httpx
 
+from moderation_core.testing import float_option, int_option
+
 __all__ = [
     "DEFAULT_CLIENT_ID",
     "DEFAULT_CLIENT_SECRET",
@@ -147,23 +149,11 @@ def _moderation_error(state: str) -> httpx.Response:
 
 
 def _as_int(name: str, value: object, *, minimum: int = 0) -> int:
-    try:
-        number: int = int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be an integer, got {value!r}") from None
-    if number < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {number}")
-    return number
+    return int_option(name, value, minimum=minimum)
 
 
 def _as_float(name: str, value: object) -> float:
-    try:
-        number: float = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
-    if number < 0:
-        raise ValueError(f"{name} must be >= 0, got {number}")
-    return number
+    return float_option(name, value, minimum=0)
 
 
 def _as_limit(name: str, value: object) -> float | None:

@@ -35,6 +35,8 @@ from typing import Any
 import attrs
 import httpx
 
+from moderation_core.testing import choice_option, float_option
+
 from . import _wire as wire
 
 __all__ = [
@@ -687,22 +689,11 @@ def _apply(
 
 
 def _as_fault(value: object) -> str | None:
-    if value is None or value in ("", "none"):
-        return None
-    name = str(value)
-    if name not in FAULTS:
-        raise ValueError(f"unknown fault {name!r}; use one of {', '.join(FAULTS)}")
-    return name
+    return choice_option("fault", value, FAULTS)
 
 
 def _as_float(name: str, value: object) -> float:
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
-    if not number >= 0:  # also refuses nan
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
-    return number
+    return float_option(name, value, minimum=0)
 
 
 def _as_count(name: str, value: object) -> int | None:

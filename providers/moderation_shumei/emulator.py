@@ -30,6 +30,8 @@ from typing import Any
 import attrs
 import httpx
 
+from moderation_core.testing import choice_option, float_option, int_option, names_option
+
 __all__ = [
     "DEMO_ACCESS_KEY",
     "DEMO_APP_ID",
@@ -531,13 +533,7 @@ def _problem(body: Mapping[str, Any], event_ids: frozenset[str] | None) -> int |
 
 
 def _as_float(name: str, value: object) -> float:
-    try:
-        number: float = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
-    if not number >= 0:
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
-    return number
+    return float_option(name, value, minimum=0)
 
 
 def _as_limit(name: str, value: object) -> float | None:
@@ -547,29 +543,16 @@ def _as_limit(name: str, value: object) -> float | None:
 
 
 def _as_int(name: str, value: object) -> int:
-    try:
-        number: int = int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be an integer, got {value!r}") from None
-    if number < 1:
-        raise ValueError(f"{name} must be >= 1, got {number}")
-    return number
+    return int_option(name, value, minimum=1)
 
 
 def _as_fault(value: object) -> str | None:
-    if value is None or value in ("", "none"):
-        return None
-    name = str(value)
-    if name not in FAULTS:
-        raise ValueError(f"unknown fault {name!r}; use one of {', '.join(FAULTS)}")
-    return name
+    return choice_option("fault", value, FAULTS)
 
 
-def _as_event_ids(_name: str, value: object) -> frozenset[str] | None:
-    if value is None or value in ("", "any"):
-        return None
-    items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
-    return frozenset(str(item).strip() for item in items if str(item).strip())
+def _as_event_ids(name: str, value: object) -> frozenset[str] | None:
+    event_ids = names_option(name, value, unset=("", "any"))
+    return None if event_ids is None else frozenset(event_ids)
 
 
 _OPTION_PARSERS: dict[str, Callable[[str, object], Any]] = {

@@ -22,6 +22,8 @@ from typing import Any
 import attrs
 import httpx
 
+from moderation_core.testing import float_option, int_option
+
 from ._usersig import UserSigError, verify_usersig
 from ._webhook import RESULT_NOTIFY, webhook_sign
 
@@ -180,20 +182,14 @@ def _json(body: Mapping[str, Any]) -> httpx.Response:
 def _parse_optional_float(name: str, value: object) -> float | None:
     if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "off")):
         return None
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    number = float_option(name, value)
     if number < 0:
         raise ValueError(f"{name} must not be negative, got {value!r}")
     return number
 
 
 def _parse_int(name: str, value: object) -> int:
-    try:
-        return int(value)  # type: ignore[call-overload, no-any-return]
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be an integer, got {value!r}") from None
+    return int_option(name, value)
 
 
 class TencentChatEmulator:

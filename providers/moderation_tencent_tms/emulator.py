@@ -29,6 +29,8 @@ from typing import Any, Final
 import attrs
 import httpx
 
+from moderation_core.testing import float_option, int_option, names_option
+
 from ._tc3 import canonical_request, parse_authorization, signature, string_to_sign, utc_date
 
 __all__ = [
@@ -354,27 +356,14 @@ def fault_response(fault: str, request_id: str) -> httpx.Response:
 def _parse_optional_float(name: str, value: object) -> float | None:
     if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "off")):
         return None
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    number = float_option(name, value)
     if number < 0:
         raise ValueError(f"{name} must not be negative, got {value!r}")
     return number
 
 
 def _parse_int(name: str, value: object) -> int:
-    try:
-        return int(value)  # type: ignore[call-overload, no-any-return]
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be an integer, got {value!r}") from None
-
-
-def _names(value: object) -> tuple[str, ...] | None:
-    if value is None or value == "":
-        return None
-    items: Iterable[object] = value.split(",") if isinstance(value, str) else value  # type: ignore[assignment]
-    return tuple(str(item).strip() for item in items if str(item).strip())
+    return int_option(name, value)
 
 
 class TencentTmsEmulator:
@@ -792,7 +781,7 @@ def make_emulator(**options: Any) -> TencentTmsEmulator:
         elif name in ("token", "fault"):
             parsed[name] = None if value in (None, "", "none") else str(value)
         elif name in ("regions", "biz_types"):
-            parsed[name] = _names(value)
+            parsed[name] = names_option(name, value)
         elif name in ("clock", "sleep"):
             parsed[name] = value
         else:

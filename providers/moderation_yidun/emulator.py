@@ -26,6 +26,8 @@ from urllib.parse import parse_qsl
 import attrs
 import httpx
 
+from moderation_core.testing import float_option, int_option
+
 from ._signature import signature_matches
 
 __all__ = [
@@ -524,10 +526,7 @@ def _fault_response(fault: str) -> httpx.Response:
 
 
 def _parse_float(name: str, value: object) -> float:
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    number = float_option(name, value)
     if not 0 <= number < 1e9:
         raise ValueError(f"{name} must be a number from 0, got {value!r}")
     return number
@@ -540,10 +539,7 @@ def _optional_float(name: str, value: object) -> float | None:
 
 
 def _int(name: str, value: object) -> int:
-    try:
-        return int(value)  # type: ignore[call-overload, no-any-return]
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be an integer, got {value!r}") from None
+    return int_option(name, value)
 
 
 def make_emulator(**options: Any) -> YidunEmulator:

@@ -14,7 +14,7 @@ import pytest
 from moderation_core import ConfigError
 from moderation_core.service import create_app
 from moderation_huanxin import callback_signature
-from moderation_huanxin.platform import MAX_ANSWER_CHARS
+from moderation_huanxin.platform import MAX_ANSWER_CHARS, ChatType
 from tests.service.helpers import running
 from tests.service.hook_helpers import (
     BLOCKED,
@@ -88,11 +88,11 @@ async def test_review_answers_as_configured(review: str, valid: bool) -> None:
     ("chat_type", "blocked"),
     [("chat", False), ("group", True), ("groupchat", True), ("chatroom", False)],
 )
-async def test_chat_type_is_the_scene(chat_type: str, blocked: bool) -> None:
+async def test_chat_type_is_the_scene(chat_type: ChatType, blocked: bool) -> None:
     policy = {"scenes": {"Group": {"blocked_terms": ["fireworks"]}}}
     app = app_for(Vendor(), policy=policy)
     async with running(app):
-        delivery = await easemob_platform(app).asend(chat_type, "u1", "x", "fireworks tonight")  # type: ignore[arg-type]
+        delivery = await easemob_platform(app).asend(chat_type, "u1", "x", "fireworks tonight")
     assert (delivery.outcome == "rejected") is blocked
 
 

@@ -12,7 +12,7 @@ import pytest
 from moderation_core import AllProvidersFailed, Content, InvalidContent, Verdict
 from moderation_core.testing import RecordingTransport
 
-from .helpers import API_KEY, HOST, answer, emulator, error_body, moderator
+from .helpers import API_KEY, HOST, Handler, answer, emulator, error_body, moderator
 
 # The key spelled as the vendor might echo it back.
 ECHOES = [API_KEY, API_KEY[:12], API_KEY[-12:]]
@@ -34,9 +34,11 @@ ECHOES = [API_KEY, API_KEY[:12], API_KEY[-12:]]
     ids=["wrong-key", "429", "500", "garbage", "400-echo", "401-echo", "429-echo", "500-echo",
          "body-echo"],
 )  # fmt: skip
-def test_no_key_in_errors_or_logs(handler: object, caplog: pytest.LogCaptureFixture) -> None:
+def test_no_key_in_errors_or_logs(
+    handler: Handler | RecordingTransport, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
-    with moderator(handler, retries=1) as mod:  # type: ignore[arg-type]
+    with moderator(handler, retries=1) as mod:
         outcome = mod.check_many(["hello"], return_exceptions=True)[0]
         described = repr(mod) + repr(mod.providers[0]) + repr(mod.providers[0].describe())
     assert isinstance(outcome, AllProvidersFailed)

@@ -4,6 +4,8 @@ verdict's fields, and the text-moderation models' null categories."""
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 
 from moderation_core import Content, ContentType, Decision, InvalidContent, Label, Verdict
@@ -65,8 +67,8 @@ def _judge(
 ) -> tuple[Decision, str | None]:
     item = ModerationResult(
         flagged=bool(raw["flagged"]),
-        categories=raw["categories"],  # type: ignore[arg-type]
-        category_scores=raw["category_scores"],  # type: ignore[arg-type]
+        categories=cast("dict[str, bool | None]", raw["categories"]),
+        category_scores=cast("dict[str, float | None]", raw["category_scores"]),
     )
     return judge(item, thresholds or {}, review_at)
 

@@ -8,6 +8,8 @@ import traceback
 import pytest
 
 from moderation_core import AllProvidersFailed, Verdict
+from moderation_core.testing import RecordingTransport
+from tests.support.providers import Handler
 
 from .helpers import API_KEY, answer, emulator, error_body, moderator
 
@@ -30,9 +32,11 @@ ECHOES = [API_KEY, API_KEY[:12], API_KEY[-12:]]
     ],
     ids=["wrong-key", "quota", "rate-limit", "500", "garbage", "400", "401", "429", "500-echo"],
 )
-def test_no_key_in_errors_or_logs(handler: object, caplog: pytest.LogCaptureFixture) -> None:
+def test_no_key_in_errors_or_logs(
+    handler: Handler | RecordingTransport, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
-    with moderator(handler, retries=1) as mod:  # type: ignore[arg-type]
+    with moderator(handler, retries=1) as mod:
         outcome = mod.check_many(["hello"], return_exceptions=True)[0]
         described = repr(mod)
     assert isinstance(outcome, AllProvidersFailed)

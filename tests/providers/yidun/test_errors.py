@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from moderation_core import (
+    AllProvidersFailed,
     AuthError,
     Decision,
     ProtocolError,
@@ -240,7 +241,8 @@ def test_a_batch_result_that_is_not_a_list_is_a_protocol_error() -> None:
     with moderator(answer({"code": 200, "result": {"antispam": {"suggestion": 0}}})) as mod:
         results = mod.check_many(["a", "b"], return_exceptions=True)
     for result in results:
-        (error,) = result.exceptions  # type: ignore[union-attr]
+        assert isinstance(result, AllProvidersFailed)
+        (error,) = result.exceptions
         assert isinstance(error, ProtocolError)
 
 
