@@ -24,6 +24,7 @@ from moderation_core import (
     Secret,
     Verdict,
 )
+from moderation_tencent_chat import TencentChatProvider
 from tests import fake_secrets as secrets
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,12 +123,18 @@ def _assert_no_sig(error: BaseException, sig: str) -> None:
         assert sig not in text, f"a frame local holds the UserSig: {text[:80]}"
 
 
+def _usersig(mod: Moderator) -> str:
+    provider = mod.providers[0]
+    assert isinstance(provider, TencentChatProvider)
+    return provider._usersig.current
+
+
 def test_a_transport_error_leaves_no_usersig_in_its_chain_or_frames() -> None:
     table = {**TENCENT_TABLE, "base_url": f"http://127.0.0.1:{_closed_port()}"}
     with Moderator({"providers": {"t": table}}) as mod:
         with pytest.raises(AllProvidersFailed) as caught:
             mod.check("hello")
-        sig = mod.providers[0]._usersig.current  # type: ignore[attr-defined]
+        sig = _usersig(mod)
     (error,) = caught.value.exceptions
     assert isinstance(error, ProviderUnavailable)
     _assert_no_sig(caught.value, sig)
@@ -140,7 +147,7 @@ def test_a_parse_error_leaves_no_usersig_in_its_chain_or_frames(body: bytes) -> 
     with Moderator({"providers": {"t": table}}, transport=transport) as mod:
         with pytest.raises(AllProvidersFailed) as caught:
             mod.check("hello")
-        sig = mod.providers[0]._usersig.current  # type: ignore[attr-defined]
+        sig = _usersig(mod)
     assert isinstance(caught.value.exceptions[0], ProtocolError)
     _assert_no_sig(caught.value, sig)
 
@@ -213,7 +220,6 @@ _TENCENT_QUERIES = [
 def test_tencent_webhook_errors_hold_no_token(
     caplog: pytest.LogCaptureFixture, query: dict[str, str], body: bytes
 ) -> None:
-    from moderation_tencent_chat import TencentChatProvider  # noqa: PLC0415
 
     table = {**TENCENT_TABLE, "webhook_token": secrets.TENCENT_WEBHOOK_TOKEN}
     provider = TencentChatProvider.from_config("t", table, "<dict> [providers.t]")

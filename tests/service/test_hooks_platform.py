@@ -15,7 +15,7 @@ from moderation_huanxin import verify_callback
 from moderation_huanxin.platform import EasemobPlatform
 from moderation_tencent_chat import verify_webhook
 from moderation_tencent_chat.emulator import make_emulator
-from moderation_tencent_chat.platform import TencentImPlatform, with_platform
+from moderation_tencent_chat.platform import Scene, TencentImPlatform, with_platform
 from tests.service.hook_helpers import SDKAPPID, SECRET, TOKEN
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -115,9 +115,9 @@ def test_tencent_applies_its_fallback(handler: Handler, why: str, fallback: str)
     ],
 )
 def test_tencent_obeys_each_answer(
-    answer: dict[str, Any], scene: str, outcome: str, sender_sees: int
+    answer: dict[str, Any], scene: Scene, outcome: str, sender_sees: int
 ) -> None:
-    delivery = tencent(answering(body={"ActionStatus": "OK", **answer})).send(scene, "a", "b", "hi")  # type: ignore[arg-type]
+    delivery = tencent(answering(body={"ActionStatus": "OK", **answer})).send(scene, "a", "b", "hi")
     assert (delivery.outcome, delivery.error_code) == (outcome, sender_sees)
     assert delivery.fallback is None
     if answer["ErrorCode"] > 2:  # a custom code: its text reaches the sender

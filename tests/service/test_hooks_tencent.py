@@ -14,6 +14,7 @@ import pytest
 from moderation_core import ConfigError
 from moderation_core.service import create_app
 from moderation_tencent_chat import webhook_sign
+from moderation_tencent_chat.platform import Scene
 from tests.service.helpers import running
 from tests.service.hook_helpers import (
     BLOCKED,
@@ -54,10 +55,12 @@ async def test_a_clean_message_is_delivered_as_sent() -> None:
 
 
 @pytest.mark.parametrize(("scene", "sender_sees"), [("C2C", 20006), ("Group", 10016)])
-async def test_a_blocked_message_is_rejected_with_the_reason(scene: str, sender_sees: int) -> None:
+async def test_a_blocked_message_is_rejected_with_the_reason(
+    scene: Scene, sender_sees: int
+) -> None:
     app = app_for(Vendor())
     async with running(app):
-        delivery = await tencent_platform(app).asend(scene, "u1", "peer", BLOCKED)  # type: ignore[arg-type]
+        delivery = await tencent_platform(app).asend(scene, "u1", "peer", BLOCKED)
     assert delivery.outcome == "rejected"
     assert delivery.error_code == sender_sees
     assert delivery.answer is not None
