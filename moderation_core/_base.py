@@ -369,7 +369,10 @@ class BaseModerator(abc.ABC, Generic[TransportT, ClientT]):
         """Each content's verdict: blocked by the local pre-filter, from the verdict
         cache, or from the configured strategy (``_asked``)."""
         if self._cache is None and self._prefilter is None:
-            return (yield from self._asked(contents, context))
+            return self._asked(contents, context)  # no extra generator on the hot path
+        return self._filtered_or_cached(contents, context)
+
+    def _filtered_or_cached(self, contents: list[Content], context: CheckContext) -> Steps[Results]:
         deadline = time.monotonic() + self._settings.deadline
         final: list[Verdict | ModerationError | None] = [None] * len(contents)
         if self._prefilter is not None:

@@ -32,7 +32,7 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final
 
 import attrs
@@ -46,7 +46,7 @@ import stamina
 
 from ._errors import ProviderError, ProviderUnavailable, RateLimited
 from ._state import SharedRedis
-from ._steps import Gate, Mode, Steps, single
+from ._steps import Gate, Mode, Step, Steps, single
 
 if TYPE_CHECKING:
     from ._provider import HttpProviderConfig
@@ -187,23 +187,27 @@ class Breaker:
         self._lock = threading.Lock()  # for _state: held for no IO, so in either mode
         self._ttl = int(settings.window + settings.open_for) * 2
 
-    def before(self) -> Steps[None]:
-        """Let a call go out, or raise ProviderUnavailable (circuit open)."""
+    def before(self) -> Iterable[Step]:
+        """Let a call go out, or raise ProviderUnavailable (circuit open). The steps to
+        ``yield from``: none in memory (no generator on the hot path), Redis's with it."""
         if self._shared is None:
-            allowed = self._allows_here()
-        else:
-            allowed = yield from self._shared.attempt(self._allows_shared, self._allows_here)
-        if not allowed:
-            raise _open_error(self.provider)
+            if not self._allows_here():
+                raise _open_error(self.provider)
+            return ()
+        return self._before_shared(self._shared)
 
-    def after(self, ok: bool) -> Steps[None]:
-        """Record how a call that went out ended."""
+    def after(self, ok: bool) -> Iterable[Step]:
+        """Record how a call that went out ended (steps as for ``before``)."""
         if self._shared is None:
             self._record_here(ok)
-            return
-        yield from self._shared.attempt(
+            return ()
+        return self._shared.attempt(
             functools.partial(self._record_shared, ok), functools.partial(self._record_here, ok)
         )
+
+    def _before_shared(self, shared: SharedRedis) -> Steps[None]:
+        if not (yield from shared.attempt(self._allows_shared, self._allows_here)):
+            raise _open_error(self.provider)
 
     def _allows(self, state: BreakerState) -> tuple[bool, bool]:
         """Whether a call may go out, and whether asking changed the state."""

@@ -270,13 +270,13 @@ def test_open_breaker_skips_the_provider_without_a_request(
 def test_breaker_uses_an_injected_clock_for_half_open() -> None:
     clock = Clock(0.0)
     breaker = Breaker("a", BreakerSettings(failures=1, open_for=10), clock=clock)
-    run_blocking(breaker.after(ok=False))
+    breaker.after(ok=False)  # in memory: no steps, done when called
     with pytest.raises(ProviderUnavailable, match="circuit open"):
-        run_blocking(breaker.before())
+        breaker.before()
     clock.now = 11.0
-    run_blocking(breaker.before())  # the probe
-    run_blocking(breaker.after(ok=True))
-    run_blocking(breaker.before())
+    breaker.before()  # the probe
+    breaker.after(ok=True)
+    breaker.before()
 
 
 # -- rate limits ---------------------------------------------------------------------
