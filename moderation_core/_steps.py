@@ -20,7 +20,7 @@ import inspect
 import threading
 import time
 from collections.abc import Callable, Coroutine, Generator
-from typing import Any, Concatenate, Final, Generic, ParamSpec, Protocol, TypeVar
+from typing import Any, Concatenate, Final, ParamSpec, Protocol, TypeVar
 
 import attrs
 
@@ -54,24 +54,6 @@ class Gate(Protocol):
     def release(self) -> None: ...
 
 
-class _Finished(Generic[T]):
-    __slots__ = ("value",)
-
-    def __init__(self, value: T) -> None:
-        self.value = value
-
-
-def _resume(steps: Steps[T], reply: Any, error: BaseException | None) -> Step | _Finished[T]:
-    try:
-        return steps.send(reply) if error is None else steps.throw(error)
-    except StopIteration as done:
-        return _Finished(done.value)
-    finally:
-        # This frame may end up on a traceback: keep no reply (a response, with its
-        # request's URL) in its locals.
-        reply = error = None
-
-
 def run_blocking(steps: Steps[T]) -> T:
     """Run a plan, calling each step. Written for the hot path (most plans end without
     a step, and a check takes a few): no helper call per step."""
@@ -92,26 +74,30 @@ def run_blocking(steps: Steps[T]) -> T:
         value: T = done.value
         return value
     finally:
-        reply = error = step = None  # as in _resume: a step holds its request
+        # This frame may end up on a traceback: keep no step or reply (they hold a
+        # request, whose URL may carry a credential) in its locals.
+        reply = error = step = None
 
 
 async def run_awaiting(steps: Steps[T]) -> T:
-    """Run a plan, awaiting each step."""
+    """Run a plan, awaiting each step (no helper call per step either)."""
     reply: Any = None
     error: BaseException | None = None
-    step = _resume(steps, None, None)
+    step: Step | None = None
     try:
-        while not isinstance(step, _Finished):
+        while True:
+            try:
+                step = steps.send(reply) if error is None else steps.throw(error)
+            except StopIteration as done:
+                value: T = done.value
+                return value
+            reply = error = None
             try:
                 reply = await step()
             except BaseException as exc:  # cancellation too: the plan releases its gates
-                error = exc
-            step = _resume(steps, reply, error)  # outside the except block, as above
-            reply = error = None
-        return step.value
+                error = exc  # thrown at the loop's top, outside this except block
     finally:
-        reply = error = None
-        del step
+        reply = error = step = None  # as in run_blocking
 
 
 def single(step: Step) -> Steps[Any]:
