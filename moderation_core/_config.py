@@ -53,7 +53,7 @@ Prefilter = Literal["off", "local"]
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # A hostile dict could nest deeper than Python recurses; no real config nests past a few.
 _MAX_DEPTH = 32
-_TOP_TABLES = ("moderation", "providers", "policy", "serve")
+_TOP_TABLES = ("moderation", "providers", "policy", "serve", "store", "worker")
 
 
 class ConfigProblems(ConfigError):
@@ -603,6 +603,10 @@ class ServeSettings:
     )
 
 
+def _provider_tables_repr_one(table: Mapping[str, Any]) -> str:
+    return repr(_protected(table))
+
+
 def _provider_tables_repr(tables: Mapping[str, Mapping[str, Any]]) -> str:
     # The tables hold credentials as Secret already; this guards against a Config built
     # by hand with plain strings.
@@ -623,6 +627,10 @@ class Config:
     base_dir: Path
     policy: Mapping[str, Any] = attrs.field(factory=dict)  # checked by the policy module
     serve: ServeSettings = attrs.field(factory=ServeSettings)
+    # Raw like ``policy``: ``moderation_core.store`` and ``moderation_core.worker``
+    # structure and check their own tables (credential-named keys held as ``Secret``).
+    store: Mapping[str, Any] = attrs.field(factory=dict, repr=_provider_tables_repr_one)
+    worker: Mapping[str, Any] = attrs.field(factory=dict, repr=_provider_tables_repr_one)
 
     def where(self, *keys: str) -> str:
         return f"{self.source} [{'.'.join(keys)}]" if keys else self.source
@@ -681,6 +689,13 @@ def load_config(source: str | os.PathLike[str] | Mapping[str, Any] | Config) -> 
     if not isinstance(policy, Mapping):
         problems.append(f"{where} [policy]: must be a table (got a {_kind(policy)})")
         policy = {}
+    raw_tables: dict[str, Mapping[str, Any]] = {}
+    for name in ("store", "worker"):
+        table = expanded.get(name, {})
+        if not isinstance(table, Mapping):
+            problems.append(f"{where} [{name}]: must be a table (got a {_kind(table)})")
+            table = {}
+        raw_tables[name] = _protected(table)
     order = _provider_order(settings.providers, providers, where, problems)
     if problems:
         raise _error(problems, expanded)
@@ -692,6 +707,8 @@ def load_config(source: str | os.PathLike[str] | Mapping[str, Any] | Config) -> 
         base_dir=base_dir,
         policy=policy,
         serve=serve,
+        store=raw_tables["store"],
+        worker=raw_tables["worker"],
     )
 
 
