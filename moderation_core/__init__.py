@@ -63,6 +63,7 @@ from ._replay import (
     time_window_problem,
     warn_unverified,
 )
+from ._signing import WebhookSignatureError, verify_signature
 from ._sync import Moderator
 
 __all__ = [  # noqa: RUF022 - plain sorted(), as tests/test_docs.py checks
@@ -103,6 +104,7 @@ __all__ = [  # noqa: RUF022 - plain sorted(), as tests/test_docs.py checks
     "StaleCredentials",
     "Verdict",
     "WebhookEvent",
+    "WebhookSignatureError",
     "dedupe_key",
     "default_plugin_manager",
     "hookimpl",
@@ -114,5 +116,6 @@ __all__ = [  # noqa: RUF022 - plain sorted(), as tests/test_docs.py checks
     "replay_cache",
     "structure_config",
     "time_window_problem",
+    "verify_signature",
     "warn_unverified",
 ]

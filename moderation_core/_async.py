@@ -7,7 +7,7 @@ import functools
 import threading
 from collections.abc import Coroutine
 from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import httpx
 
@@ -20,6 +20,9 @@ from ._provider import Provider
 from ._resilience import retrying
 from ._routing import Job, JobOutcome
 from ._steps import AWAITING, Mode, Steps, awaiting, run_awaiting, run_blocking
+
+if TYPE_CHECKING:
+    from .store import StoredCheck
 
 __all__ = ["AsyncModerator"]
 
@@ -36,6 +39,7 @@ class AsyncModerator(BaseModerator[httpx.AsyncBaseTransport, httpx.AsyncClient])
     share batch requests."""
 
     _mode: ClassVar[Mode] = AWAITING
+    _inline_chars: ClassVar[int | None] = OFFLOAD_CHARS
 
     # -- checks: a route's jobs at once, single checks batched -------------------
 
@@ -84,6 +88,16 @@ class AsyncModerator(BaseModerator[httpx.AsyncBaseTransport, httpx.AsyncClient])
     unmute_sender = awaiting(BaseModerator._unmute_sender)
     muted_senders = awaiting(BaseModerator._muted_senders)
 
+    # -- the store ---------------------------------------------------------------
+
+    async def result(self, check_id: str) -> StoredCheck | None:
+        """The stored check ``check_id`` (a verdict's ``check_id``): pending until the
+        vendor's callback turns it final; None when unknown. ConfigError without a
+        store; StoreUnavailable when its database does not answer (docs/store.md)."""
+        if self._audit is None:
+            return self._stored(check_id)  # raises the ConfigError
+        return await asyncio.to_thread(self._stored, check_id)
+
     # -- work in the background (shadow checks, batches), and closing ------------
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
@@ -105,7 +119,8 @@ class AsyncModerator(BaseModerator[httpx.AsyncBaseTransport, httpx.AsyncClient])
         self._spawn(run_awaiting(steps))
 
     async def close(self) -> None:
-        """Wait for shadow checks and pending batches, then close every connection."""
+        """Wait for shadow checks and pending batches, then close every connection,
+        and the store this moderator opened (its records flushed)."""
         while self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
         for client in self._clients.values():
@@ -114,6 +129,8 @@ class AsyncModerator(BaseModerator[httpx.AsyncBaseTransport, httpx.AsyncClient])
         self._close_providers()
         if self._redis is not None:
             await self._redis.client.aclose()
+        if self._audit is not None:
+            await asyncio.to_thread(self._close_store)
 
     async def __aenter__(self) -> Self:
         return self

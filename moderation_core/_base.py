@@ -25,7 +25,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
-from typing import Any, ClassVar, Generic, Literal, Self, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Self, TypeVar, overload
 
 import attrs
 import httpx
@@ -57,7 +57,7 @@ from ._plugins import default_plugin_manager, provider_registry, shared_state_ho
 from ._policy import ContextCheck, Mute, Policy, PolicyFlow, PolicyRequest, VendorCheck
 from ._provider import Capabilities, HttpProviderConfig, Provider
 from ._redact import redact_query_params
-from ._resilience import Lane, counts_against_breaker
+from ._resilience import Lane, counts_against_breaker, pooled_transport
 from ._routing import (
     STRATEGIES,
     Answer,
@@ -70,6 +70,10 @@ from ._routing import (
 )
 from ._state import SharedRedis, StateStore
 from ._steps import Mode, Steps
+
+if TYPE_CHECKING:
+    from .store import Store, StoredCheck
+    from .store._audit import Auditor
 
 __all__ = ["BaseModerator", "CheckInput", "ConfigSource"]
 
@@ -127,6 +131,9 @@ class BaseModerator(abc.ABC, Generic[TransportT, ClientT]):
     # Whether a large check_many with no HTTP provider pauses the cyclic collector:
     # only when the call has the process to itself (blocking).
     _pauses_collector: ClassVar[bool] = False
+    # Characters of text up to which a job for a provider that sends no requests runs
+    # inside the calling plan (None: any size); beyond it, as the mode runs jobs.
+    _inline_chars: ClassVar[int | None] = None
 
     def __init__(
         self,
@@ -135,12 +142,14 @@ class BaseModerator(abc.ABC, Generic[TransportT, ClientT]):
         plugin_manager: pluggy.PluginManager | None = None,
         transport: TransportT | None = None,
         clock: Clock | None = None,
+        store: Store | None = None,
     ) -> None:
         """``transport`` replaces the network for every HTTP provider (tests, the
         emulators); ``clock`` is the wall clock of policy state - mute expiry, the
         ``mute`` and ``context`` windows - and of the verdict cache's expiry
         (``time.time``; a test passes one it moves by hand). Deadlines, breakers and
-        limiters keep the monotonic clock."""
+        limiters keep the monotonic clock. ``store`` keeps the audit log (docs/store.md)
+        instead of the one ``[store]`` opens; the caller closes it."""
         self.config = load_config(DEFAULT_CONFIG if config is None else config)
         self._settings = self.config.moderation
         self._pm = plugin_manager if plugin_manager is not None else default_plugin_manager()
@@ -177,6 +186,7 @@ class BaseModerator(abc.ABC, Generic[TransportT, ClientT]):
         self._state = StateStore(self._policy.redis_prefix, self._redis)
         self._cache = self._verdict_cache(clock)  # [moderation.cache]
         self._prefilter = self._prefilter_provider()  # [moderation] prefilter
+        self._audit, self._owns_store = self._auditor(store)  # [store] (S1's store hook)
 
     def _build_providers(self) -> tuple[Provider[Any], ...]:
         registry = provider_registry(self._pm)
@@ -239,6 +249,77 @@ class BaseModerator(abc.ABC, Generic[TransportT, ClientT]):
         self._auth_gates.setdefault(provider.name, AuthGate(self._mode.lock()))
         return provider
 
+    # -- the store's hook (docs/store.md): one audit record per check and evaluate ----
+
+    def _auditor(self, store: Store | None) -> tuple[Auditor | None, bool]:
+        """The audit log's recorder: for ``store``, else for the ``[store]`` table's
+        store (opened here, closed with the moderator), else none."""
+        owned = False
+        if store is None:
+            if not self.config.store:
+                return None, False
+            from .store import Store, store_settings  # noqa: PLC0415 - the optional store extra
+
+            settings = store_settings(self.config)
+            if settings is None:
+                return None, False
+            store = Store.open(settings, base_dir=self.config.base_dir)
+            owned = True
+        from .store._audit import Auditor  # noqa: PLC0415 - the optional store extra
+
+        return Auditor(store, frozenset(self._lanes)), owned
+
+    @property
+    def store(self) -> Store | None:
+        """The store keeping this moderator's audit log, or None."""
+        return None if self._audit is None else self._audit.store
+
+    def _stored(self, check_id: str) -> StoredCheck | None:
+        if self._audit is None:
+            raise ConfigError(
+                "this moderator has no store: add a [store] table to the config "
+                "(docs/store.md) or pass store="
+            )
+        return self._audit.store.result(check_id)
+
+    def _close_store(self) -> None:
+        if self._audit is not None and self._owns_store:
+            self._audit.store.close()
+
+    def _audited_check(
+        self, items: Sequence[CheckInput], context: CheckContext, return_exceptions: bool
+    ) -> Steps[Results]:
+        """``check``/``check_many`` with a store: every content checked is recorded."""
+        assert self._audit is not None  # noqa: S101 - called only with a store
+        started = time.perf_counter()
+        if not return_exceptions:
+            contents: list[Content | None] = list(self._prepare(items))
+            results = yield from self._verdicts(contents, context)  # type: ignore[arg-type]
+        else:
+            results = yield from self._each(items, context, True)
+            contents = [
+                None if isinstance(r, InvalidContent) else Content.coerce(item)
+                for item, r in zip(items, results, strict=True)
+            ]
+        return self._audit.checked(contents, results, context, started)
+
+    def _audited_evaluate(
+        self, message: CheckInput | Iterable[CheckInput], context: CheckContext
+    ) -> Steps[Outcome]:
+        assert self._audit is not None  # noqa: S101 - called only with a store
+        from .store._audit import message_contents  # noqa: PLC0415 - beside its use
+
+        started = time.perf_counter()
+        if not isinstance(message, str | Content | list | tuple):
+            message = list(message)  # read twice: by policy and for the record
+        try:
+            outcome = yield from self._served(self._policy.evaluate(message, context))
+        except (AllProvidersFailed, ProviderError) as exc:
+            self._audit.evaluated(message_contents(message), exc, context, started)
+            raise
+        audited = self._audit.evaluated(message_contents(message), outcome, context, started)
+        return outcome if audited is None else audited
+
     @classmethod
     def from_config(cls, source: ConfigSource, **kwargs: Any) -> Self:
         """Build from a TOML path or a dict shaped like the TOML (see docs/config.md)."""
@@ -266,6 +347,8 @@ class BaseModerator(abc.ABC, Generic[TransportT, ClientT]):
         """Check one text (a str) or Content; raises AllProvidersFailed if no provider
         could answer (unless ``fail_mode`` says otherwise)."""
         context = CheckContext(scene, sender, receiver)
+        if self._audit is not None:  # the store's hook
+            return self._single((yield from self._audited_check((item,), context, False)))
         return self._single((yield from self._verdicts(self._prepare((item,)), context)))
 
     @overload
@@ -302,6 +385,10 @@ class BaseModerator(abc.ABC, Generic[TransportT, ClientT]):
         AllProvidersFailed, and an invalid item its InvalidContent ("item N: ..."),
         instead of raising it; without, the first such error is raised."""
         items = items if isinstance(items, list | tuple) else list(items)
+        if self._audit is not None:  # the store's hook
+            context = CheckContext(scene, sender, receiver)
+            results = yield from self._audited_check(items, context, return_exceptions)
+            return self._many(results, return_exceptions)
         pause = self._pauses_collector and len(items) >= _PAUSE_GC_AT and not self._lanes
         with _collector_paused(pause):
             return (
@@ -322,6 +409,8 @@ class BaseModerator(abc.ABC, Generic[TransportT, ClientT]):
         e.g. ``Content.from_custom(...)``): an Outcome with the action, the text that may
         be delivered, the reason and the verdict (see docs/policy.md)."""
         context = CheckContext(scene, sender, receiver)
+        if self._audit is not None:  # the store's hook
+            return self._audited_evaluate(message, context)
         return self._served(self._policy.evaluate(message, context))
 
     def _mute_sender(
@@ -470,7 +559,7 @@ class BaseModerator(abc.ABC, Generic[TransportT, ClientT]):
     ) -> Steps[R]:
         """A route run to its answer within the check's deadline (from now, unless
         given): each list of jobs it asks for is one step (the mode runs the jobs one
-        after another, or at once)."""
+        after another, or at once), unless the plan runs them itself (``_inline``)."""
         if deadline is None:
             deadline = time.monotonic() + self._settings.deadline
         outcomes: list[JobOutcome] | None = None
@@ -480,8 +569,27 @@ class BaseModerator(abc.ABC, Generic[TransportT, ClientT]):
             except StopIteration as done:
                 answer: R = done.value
                 return answer
-            ran = yield functools.partial(self._run_jobs, jobs, context, deadline)
+            if self._inline(jobs):
+                ran = []
+                for job in jobs:
+                    ran.append((yield from self._unlaned(job, context)))  # noqa: PERF401 - a yield
+            else:
+                ran = yield functools.partial(self._run_jobs, jobs, context, deadline)
             outcomes = self._note_outcomes(jobs, ran)
+
+    def _inline(self, jobs: list[Job]) -> bool:
+        """Whether the jobs run inside the plan, with no step of their own: every one is
+        for a provider that sends no requests (nothing to wait for, so one after another
+        is as quick as at once, without a step, a task or a runner per job) and within
+        the mode's ``_inline_chars``."""
+        lanes = self._lanes
+        most = self._inline_chars
+        for job in jobs:
+            if job.provider.name in lanes:
+                return False
+            if most is not None and sum(len(c.value) for c in job.contents) > most:
+                return False
+        return True
 
     def _compared(
         self,
@@ -576,9 +684,12 @@ class BaseModerator(abc.ABC, Generic[TransportT, ClientT]):
             # gate ever lets out keeps httpcore's per-request scan of its connections
             # short. The hooks time each answer for a derived in-flight cap.
             size = lane.max_in_flight
+            transport = self._transport
+            if transport is None:  # past one small pool: several (_resilience.POOL_SIZE)
+                transport = pooled_transport(size, self._mode.asynchronous)
             client = self._clients[provider.name] = self._open_client(
                 timeout=lane.timeout,
-                transport=self._transport,
+                transport=transport,
                 limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
                 event_hooks=lane.event_hooks,
             )

@@ -929,6 +929,112 @@ def serve(config_path: Path | None, host: str, port: int, workers: int) -> None:
         raise _CliError(f"config: {exc}") from None
 
 
+@main.group()
+def db() -> None:
+    """The store's database ([store] url: SQLite or PostgreSQL; docs/store.md)."""
+
+
+@db.command("upgrade")
+@_config_option
+def db_upgrade(config_path: Path | None) -> None:
+    """Create or upgrade the store's tables to this version's schema (Alembic
+    migrations; running it twice changes nothing). Run it once per PostgreSQL database
+    before starting `moderation serve` on a new version; `serve` upgrades a SQLite
+    database by itself."""
+    from .store._commands import DatabaseUnreachable, upgrade_database  # noqa: PLC0415
+
+    try:
+        click.echo(upgrade_database(config_path))
+    except ConfigError as exc:
+        raise _CliError(f"config: {exc}") from None
+    except DatabaseUnreachable as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@db.command("purge")
+@_config_option
+def db_purge(config_path: Path | None) -> None:
+    """Delete records older than [store] retention now (checks not under open review,
+    callbacks, delivered outbox events, decided reviews); serve also does it hourly."""
+    from .store._commands import DatabaseUnreachable, purge_database  # noqa: PLC0415
+
+    try:
+        deleted = purge_database(config_path)
+    except ConfigError as exc:
+        raise _CliError(f"config: {exc}") from None
+    except DatabaseUnreachable as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(", ".join(f"{table}: {count} deleted" for table, count in deleted.items()))
+
+
+@main.command()
+@_config_option
+@click.option(
+    "--since",
+    default="24h",
+    show_default=True,
+    help="Start: a duration before now (90s, 15m, 24h, 7d, 2w) or an ISO 8601 time.",
+)
+@click.option("--until", help="End (excluded), written like --since. Default: now.")
+@click.option(
+    "--by",
+    type=click.Choice(["decision", "label", "provider", "scene"]),
+    default="decision",
+    show_default=True,
+    help="What the counts are per.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON GET /v1/stats answers.")
+def stats(config_path: Path | None, since: str, until: str | None, by: str, as_json: bool) -> None:
+    """Figures from the store's audit log ([store]; docs/store.md): checks per decision,
+    label, provider or scene; p50/p95 latency per provider; fallback, failover, cache
+    and pre-filter rates; billable vendor items; how often reviewers upheld each
+    provider's verdicts."""
+    from .store._stats_report import StoreUnreadable, print_stats, read_stats  # noqa: PLC0415
+
+    if config_path is None:
+        raise _CliError("give the config with the [store] table: --config moderation.toml")
+    try:
+        figures = read_stats(config_path, since=since, until=until, by=by)
+    except (ConfigError, InvalidContent) as exc:
+        raise _CliError(str(exc)) from None
+    except StoreUnreadable as exc:
+        raise click.ClickException(str(exc)) from None
+    print_stats(figures, as_json=as_json, console=Console())
+
+
+@main.command()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="MODERATION_CONFIG",
+    required=True,
+    help="TOML config with a [worker] table (url = nats://... or amqp://...). "
+    "Env: MODERATION_CONFIG.",
+)
+def worker(config_path: Path) -> None:
+    """Moderate a message stream: consume {"id", "contents": [...]} messages from NATS
+    JetStream or RabbitMQ ([worker] subject_in), publish {"id", "outcome"} results
+    (subject_out), dead-letter malformed ones (dead_letter). Start one per core or
+    machine with the same [worker] table: they share the consumer (and, with
+    redis_url, limits, breakers, cache and mutes). SIGTERM/SIGINT drain: no new
+    messages, those in hand finished and acknowledged, exit 0 (docs/worker.md)."""
+    try:
+        from .worker._run import run  # noqa: PLC0415 - the optional worker extra
+    except ImportError as exc:  # pragma: no cover - the package itself imports no broker
+        raise _CliError(
+            'moderation worker needs the worker extra: pip install "moderation-core[worker]"'
+        ) from exc
+    from .worker import BrokerError  # noqa: PLC0415 - the optional worker extra
+
+    try:
+        run(config_path)
+    except ConfigError as exc:
+        raise _CliError(f"config: {exc}") from None
+    except BrokerError as exc:
+        raise _CliError(str(exc)) from None
+
+
 def _playing_platform(
     provider_class: type[Any], emulator: Any, callback_url: str, options: dict[str, str]
 ) -> Any:

@@ -573,6 +573,11 @@ def _check_hook_tables(_inst: object, _attr: object, value: object) -> None:
             raise ValueError(f"must be a table of hook tables (hooks.{name} is a {_kind(table)})")
 
 
+def _check_notify_table(_inst: object, _attr: object, value: object) -> None:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"must be a table (url, secret) (got a {_kind(value)})")
+
+
 def _hook_tables(value: object) -> object:
     # Credential-named keys held as Secret, as in provider tables.
     if not isinstance(value, Mapping):
@@ -600,6 +605,15 @@ class ServeSettings:
         converter=_hook_tables,
         repr=lambda tables: f"<{', '.join(tables) or 'no'} hook tables>",
         metadata={"expects": "must be a table of hook tables"},
+    )
+    # [serve.notify]: the app's signed webhook (url, secret), raw like the hook tables;
+    # checked by moderation_core.service._notify (the secret held as Secret).
+    notify: Mapping[str, Any] = attrs.field(
+        factory=dict,
+        validator=_check_notify_table,
+        converter=_protected,
+        repr=lambda table: "<notify table>" if table else "<no notify table>",
+        metadata={"expects": "must be a table (url, secret)"},
     )
 
 
@@ -691,11 +705,11 @@ def load_config(source: str | os.PathLike[str] | Mapping[str, Any] | Config) -> 
         policy = {}
     raw_tables: dict[str, Mapping[str, Any]] = {}
     for name in ("store", "worker"):
-        table = expanded.get(name, {})
-        if not isinstance(table, Mapping):
-            problems.append(f"{where} [{name}]: must be a table (got a {_kind(table)})")
-            table = {}
-        raw_tables[name] = _protected(table)
+        section = expanded.get(name, {})
+        if not isinstance(section, Mapping):
+            problems.append(f"{where} [{name}]: must be a table (got a {_kind(section)})")
+            section = {}
+        raw_tables[name] = _protected(section)
     order = _provider_order(settings.providers, providers, where, problems)
     if problems:
         raise _error(problems, expanded)

@@ -7,8 +7,9 @@ as a list. Left out: ``raw`` (a vendor payload, possibly large, possibly persona
 rather than with a cattrs converter because the model must not own a converter
 (STYLE.md 1) and the form is a dozen fields whose reading must reject, not coerce.
 
-``from_dict`` reads what ``to_dict`` wrote, ignoring keys it does not know (a newer
-server may add fields, e.g. ``check_id``); a known key with the wrong type is
+``check_id`` is in the form only when set (a moderator with a store). ``from_dict``
+reads what ``to_dict`` wrote, ignoring keys it does not know (a newer server may add
+fields); a known key with the wrong type is
 InvalidContent naming the key.
 """
 
@@ -26,9 +27,10 @@ E = TypeVar("E", Decision, Label, Action)
 
 
 def verdict_to_dict(verdict: Verdict) -> dict[str, Any]:
-    return {
-        "decision": verdict.decision.name,
-        "label": verdict.label.name,
+    form = {
+        # _name_, the member's name, read without the ``name`` property's call.
+        "decision": verdict.decision._name_,
+        "label": verdict.label._name_,
         "sublabel": verdict.sublabel,
         "score": verdict.score,
         "keywords": list(verdict.keywords),
@@ -41,6 +43,9 @@ def verdict_to_dict(verdict: Verdict) -> dict[str, Any]:
         "cached": verdict.cached,
         "prefiltered": verdict.prefiltered,
     }
+    if verdict.check_id is not None:
+        form["check_id"] = verdict.check_id
+    return form
 
 
 def verdict_from_dict(data: object) -> Verdict:
@@ -71,6 +76,7 @@ def verdict_from_dict(data: object) -> Verdict:
         fallback=fallback,
         cached=cached,
         prefiltered=prefiltered,
+        check_id=_optional_string(table, "check_id"),
     )
 
 

@@ -294,7 +294,8 @@ class Verdict:
     ``request_id`` and ``raw`` are then those of the call that answered first, and
     ``content_id`` is this content's. ``prefiltered`` is True when the local pre-filter
     (``[moderation] prefilter = "local"``) blocked the content and no vendor was asked;
-    ``provider`` then names the local provider.
+    ``provider`` then names the local provider. ``check_id`` names the audit record
+    of the check when the moderator has a store (``Moderator.result(check_id)``).
     """
 
     decision: Decision
@@ -312,6 +313,8 @@ class Verdict:
     errors: tuple[ProviderError, ...] = attrs.field(default=(), eq=False, repr=False)
     cached: bool = False
     prefiltered: bool = False
+    # The audit record's id, with a [store] (docs/store.md); not part of the answer.
+    check_id: str | None = attrs.field(default=None, eq=False)
 
     @property
     def flagged(self) -> bool:

@@ -22,7 +22,7 @@ from typing import Any
 import pluggy
 
 from ._errors import ConfigError
-from ._model import CheckContext, Content, Outcome, Verdict
+from ._model import CheckContext, Content, Outcome, Verdict, WebhookEvent
 from ._provider import Provider
 
 __all__ = [
@@ -124,6 +124,14 @@ class HookSpecs:
         breakers, mutes and context are per process meanwhile) or answers again
         (True). Called once per change, from the call that noticed it, with a
         secret-free ``reason``; for metrics and alerts; must not raise."""
+
+    @hookspec
+    def check_completed(self, check_id: str, verdict: Verdict, event: WebhookEvent) -> None:
+        """With a ``[store]``, in ``moderation serve``: a check that answered PENDING
+        (audio, video) turned final when the vendor's callback ``event`` came; ``verdict``
+        is its final verdict (``verdict.check_id == check_id``). Called once, by the
+        worker that completed it, after the store committed; must not raise. For what
+        must not be missed, use the signed webhook (docs/store.md)."""
 
 
 def make_plugin_manager(*, load_entrypoints: bool = True) -> pluggy.PluginManager:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import concurrent.futures
 import functools
 from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import httpx
 
@@ -18,6 +18,9 @@ from ._provider import Provider
 from ._resilience import retrying
 from ._routing import Job, JobOutcome
 from ._steps import BLOCKING, Mode, Steps, blocking, run_blocking
+
+if TYPE_CHECKING:
+    from .store import StoredCheck
 
 __all__ = ["Moderator"]
 
@@ -73,6 +76,14 @@ class Moderator(BaseModerator[httpx.BaseTransport, httpx.Client]):
     unmute_sender = blocking(BaseModerator._unmute_sender)
     muted_senders = blocking(BaseModerator._muted_senders)
 
+    # -- the store ---------------------------------------------------------------
+
+    def result(self, check_id: str) -> StoredCheck | None:
+        """The stored check ``check_id`` (a verdict's ``check_id``): pending until the
+        vendor's callback turns it final; None when unknown. ConfigError without a
+        store; StoreUnavailable when its database does not answer (docs/store.md)."""
+        return self._stored(check_id)
+
     # -- shadow checks in a thread pool, and closing -----------------------------
 
     def _in_background(self, steps: Steps[None]) -> None:
@@ -83,7 +94,8 @@ class Moderator(BaseModerator[httpx.BaseTransport, httpx.Client]):
         self._shadow_pool.submit(run_blocking, steps)
 
     def close(self) -> None:
-        """Wait for shadow checks, then close every connection and provider."""
+        """Wait for shadow checks, then close every connection and provider, and the
+        store this moderator opened (its records flushed)."""
         if self._shadow_pool is not None:
             self._shadow_pool.shutdown(wait=True)
             self._shadow_pool = None
@@ -93,6 +105,7 @@ class Moderator(BaseModerator[httpx.BaseTransport, httpx.Client]):
         self._close_providers()
         if self._redis is not None:
             self._redis.client.close()
+        self._close_store()
 
     def __enter__(self) -> Self:
         return self

@@ -27,10 +27,14 @@ from . import _hooks
 from ._api import JsonEndpoint, check, evaluate
 from ._metrics import Metrics, MetricsPlugin
 from ._middleware import ServiceMiddleware
+from ._notify import media_results
 from ._openapi import openapi_document
+from ._pages import page_routes
 from ._probes import Readiness, provider_checks, redis_check
 from ._problems import Problem, problem_response
+from ._reviews_api import REVIEW_SCHEMAS, review_routes, reviews_openapi_paths
 from ._state import AppState, service_state
+from ._store_api import STORED_CHECK_SCHEMA, store_check, store_openapi_paths, store_routes
 
 __all__ = ["create_app"]
 
@@ -63,7 +67,10 @@ def create_app(
         readiness=Readiness(provider_checks(moderator, probe_client)),
         plugin_manager=pm,
         closers=[probe_client.aclose],
+        store=moderator.store,
     )
+    if state.store is not None:
+        state.readiness.add("store", store_check(state.store))
     redis_url = checked.moderation.redis_url
     if redis_url is not None:
         ping, close = redis_check(redis_url)
@@ -91,9 +98,17 @@ def create_app(
         lifespan=_lifespan(state),
     )
     app.state.service = state
-    app.router.routes.extend(_hooks.hook_routes(state))
+    results = media_results(state)  # vendors' late results into the store; the webhook
+    app.router.routes.extend(_hooks.hook_routes(state, results.record if results else None))
+    app.router.routes.extend(store_routes())  # /v1/checks/{check_id}
+    app.router.routes.extend(page_routes(state))  # /login, /review, /dashboard
+    app.router.routes.extend(review_routes())  # /v1/stats, /v1/rankings/*, /v1/reviews
     app.state.openapi = json.dumps(
-        openapi_document(_hooks.hook_openapi_paths(), version("moderation-core"))
+        openapi_document(
+            _hooks.hook_openapi_paths() | reviews_openapi_paths() | store_openapi_paths(),
+            version("moderation-core"),
+            REVIEW_SCHEMAS | {"StoredCheck": STORED_CHECK_SCHEMA},
+        )
     ).encode()
     return app
 
@@ -104,6 +119,8 @@ def _lifespan(state: AppState) -> Callable[[Starlette], AbstractAsyncContextMana
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        for start in state.on_start:
+            await start()
         # Uvicorn lets in-flight requests finish before this resumes; then the Moderator
         # waits for its shadow checks and batches and closes its connections.
         try:

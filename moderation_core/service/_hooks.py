@@ -33,7 +33,9 @@ from ._hooks_runner import (
     HookEnvironment,
     HookForbidden,
     HookRunner,
+    HookUnavailable,
     PreSendHook,
+    ResultSink,
     presend_registry,
 )
 from ._metrics import Metrics
@@ -61,8 +63,8 @@ class HookMetrics:
         self.answers = Counter(
             "moderation_hook_answers",
             "Pre-send hook answers, by hook, answer (deliver, rewrite, reject, discard, "
-            "ack, ignored, duplicate, unreadable, forbidden) and cause (policy, timeout, "
-            "failed, invalid, empty, none).",
+            "ack, ignored, duplicate, orphaned, unreadable, forbidden, unavailable) and "
+            "cause (policy, timeout, failed, invalid, empty, none).",
             ["hook", "answer", "cause"],
             registry=registry,
         )
@@ -117,9 +119,10 @@ def hook_settings(
 
 
 def build_hook_runners(
-    state: AppState, observer: HookMetrics | None = None
+    state: AppState, observer: HookMetrics | None = None, results: ResultSink | None = None
 ) -> dict[str, HookRunner]:
-    """A runner for each ``[serve.hooks.NAME]`` table (see ``hook_settings``)."""
+    """A runner for each ``[serve.hooks.NAME]`` table (see ``hook_settings``);
+    ``results`` records the vendors' moderation results (with a store)."""
     moderator = state.moderator
     # The app's own plugin manager, the one its moderator was built with.
     tables = hook_settings(state.config, state.plugin_manager)
@@ -131,7 +134,7 @@ def build_hook_runners(
     for name, (hook_class, settings) in tables.items():
         replay = _replay_cache(state, hook_class.replay_ttl)
         hook = hook_class(settings, environment)
-        runners[name] = HookRunner(hook, moderator, replay, observer=observer)
+        runners[name] = HookRunner(hook, moderator, replay, observer=observer, results=results)
     return runners
 
 
@@ -154,9 +157,9 @@ def _replay_cache(state: AppState, ttl: float) -> ReplayCache:
     return RedisReplayCache(client, ttl)
 
 
-def hook_routes(state: AppState) -> list[BaseRoute]:
+def hook_routes(state: AppState, results: ResultSink | None = None) -> list[BaseRoute]:
     metrics = HookMetrics(state.metrics) if state.settings.hooks else None
-    runners = build_hook_runners(state, metrics)
+    runners = build_hook_runners(state, metrics, results)
     routes: list[BaseRoute] = []
     for name, runner in runners.items():
         routes.append(Route(f"/v1/hooks/{name}", _endpoint(runner, metrics), methods=["POST"]))
@@ -175,6 +178,11 @@ def _endpoint(
             if metrics is not None:  # counted, but kept out of the answer-time histogram
                 metrics.answers.labels(runner.name, "forbidden", "none").inc()
             return _forbidden(str(exc), getattr(request.state, "request_id", None))
+        except HookUnavailable as exc:
+            if metrics is not None:
+                metrics.answers.labels(runner.name, "unavailable", "none").inc()
+            request_id = getattr(request.state, "request_id", None)
+            return problem_response("store-unavailable", str(exc), request_id)
         # Characters as they are (Easemob counts characters, and bounds the answer).
         content = json.dumps(reply.body, ensure_ascii=False, separators=(",", ":"))
         return Response(content.encode(), media_type="application/json")
@@ -221,6 +229,13 @@ def _path_item(name: str) -> dict[str, Any]:
                 "403": {
                     "description": "The callback failed verification (app id, signature, "
                     "time window, replay); no policy ran",
+                    "content": {
+                        PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}
+                    },
+                },
+                "503": {
+                    "description": "A vendor's moderation result could not be recorded "
+                    "(the store does not answer); send it again later",
                     "content": {
                         PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}
                     },

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any, ClassVar, Literal, Protocol
 
 import attrs
@@ -26,7 +26,7 @@ import pluggy
 
 from moderation_core._async import AsyncModerator
 from moderation_core._errors import ConfigError, InvalidContent, ModerationError
-from moderation_core._model import Action, Content, ContentType, Outcome
+from moderation_core._model import Action, Content, ContentType, Outcome, WebhookEvent
 from moderation_core._plugins import hookspec
 from moderation_core._replay import MemoryReplayCache, ReplayCache
 
@@ -41,10 +41,12 @@ __all__ = [
     "HookReply",
     "HookRequest",
     "HookRunner",
+    "HookUnavailable",
     "OnTimeout",
     "PreSendHook",
     "PreSendHookSpecs",
     "PreSendRegistry",
+    "ResultSink",
     "ReviewAnswer",
     "check_budget",
     "presend_registry",
@@ -69,6 +71,17 @@ class HookForbidden(ModerationError):
     HTTP 403 and never acted on. The message names the check, never a secret."""
 
 
+class HookUnavailable(ModerationError):
+    """A vendor's result could not be recorded (the store did not answer): answered
+    HTTP 503, so a platform that retries sends it again; nothing was acted on."""
+
+
+# Records a vendor's result (``HookReply.event``) durably and names the answer's kind
+# for metrics: "ack" (recorded), "duplicate" (received before) or "orphaned" (no known
+# check). Raises HookUnavailable when it cannot record it.
+ResultSink = Callable[[WebhookEvent], Awaitable[str]]
+
+
 @attrs.frozen(kw_only=True)
 class HookRequest:
     """One callback as it arrived: the query, the raw body and the Unix time it
@@ -84,12 +97,15 @@ class HookReply:
     """The JSON the platform gets with HTTP 200; ``kind`` names it for metrics
     (deliver, rewrite, reject, discard, ack, ignored, duplicate, unreadable).
     ``replay_key``, when set, is remembered: the same key again is a duplicate,
-    answered ``duplicate_reply``, or 403 when that is None."""
+    answered ``duplicate_reply``, or 403 when that is None. ``event``, a vendor's
+    moderation result, is recorded by the runner's ``results`` sink when the service
+    has a store (which then dedupes durably, instead of ``replay_key``)."""
 
     body: Mapping[str, Any]
     kind: str = "ack"
     replay_key: str | None = None
     duplicate_reply: Mapping[str, Any] | None = None
+    event: WebhookEvent | None = attrs.field(default=None, repr=False)
 
 
 @attrs.frozen(kw_only=True)
@@ -245,8 +261,9 @@ def _review(setting: ReviewAnswer, outcome: Outcome) -> HookDecision:
 
 class HookRunner:
     """One configured hook: its adapter, the moderator and the budget. ``handle``
-    raises nothing but ``HookForbidden``, and answers within ``budget_ms`` of its
-    start plus the adapter's own (bounded, CPU-only) reading and wording."""
+    raises nothing but ``HookForbidden`` (and ``HookUnavailable`` from ``results``),
+    and answers within ``budget_ms`` of its start plus the adapter's own (bounded,
+    CPU-only) reading and wording."""
 
     def __init__(
         self,
@@ -256,8 +273,10 @@ class HookRunner:
         *,
         observer: HookObserver | None = None,
         clock: Callable[[], float] = time.time,
+        results: ResultSink | None = None,
     ) -> None:
         self.hook = hook
+        self.results = results
         self.name = hook.name
         self.moderator = moderator
         self.replay = replay
@@ -282,6 +301,15 @@ class HookRunner:
         started = loop.time()
         read = self.hook.read(request)
         if isinstance(read, HookReply):
+            if read.event is not None and self.results is not None:
+                # Recorded durably first: a replay cache that saw a result the store
+                # then failed to take would drop the vendor's retry of it.
+                kind = await self.results(read.event)
+                if kind == "duplicate" and read.duplicate_reply is not None:
+                    read = attrs.evolve(read, body=read.duplicate_reply)
+                read = attrs.evolve(read, kind=kind)
+                self.observer.answered(self.name, read.kind, "none", loop.time() - started)
+                return read
             if read.replay_key is not None and not await self._first_seen(read.replay_key):
                 if read.duplicate_reply is None:
                     raise HookForbidden("replay check failed: this callback was already received")

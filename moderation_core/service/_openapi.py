@@ -281,8 +281,13 @@ def _paths() -> dict[str, Any]:
     }
 
 
-def openapi_document(extra_paths: Mapping[str, Any], version: str) -> dict[str, Any]:
-    """The document, with the hooks' path items (``extra_paths``) beside the API's."""
+def openapi_document(
+    extra_paths: Mapping[str, Any],
+    version: str,
+    extra_schemas: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The document, with the hooks' and the store's path items (``extra_paths``)
+    beside the API's, and the schemas they refer to (``extra_schemas``)."""
     return {
         "openapi": "3.1.0",
         "info": {
@@ -293,7 +298,7 @@ def openapi_document(extra_paths: Mapping[str, Any], version: str) -> dict[str, 
         },
         "paths": _paths() | dict(extra_paths),
         "components": {
-            "schemas": _SCHEMAS,
+            "schemas": _SCHEMAS | dict(extra_schemas or {}),
             "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
         },
         "security": [{"apiKey": []}],

@@ -27,10 +27,12 @@ PROBLEM_TYPES: Mapping[str, tuple[int, str]] = {
     "forbidden": (403, "The callback failed verification"),
     "not-found": (404, "Not found"),
     "method-not-allowed": (405, "Method not allowed"),
+    "review-closed": (409, "The review item is already decided"),
     "body-too-large": (413, "The body is larger than max_body_bytes"),
     "invalid-content": (422, "A content cannot be checked"),
     "internal-error": (500, "Internal error"),
     "providers-failed": (503, "Every provider failed"),
+    "store-unavailable": (503, "The store's database does not answer"),
 }
 
 

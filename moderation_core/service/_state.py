@@ -4,7 +4,7 @@ AsyncModerator, the metrics and the readiness checks. Endpoints reach it as
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pluggy
@@ -15,6 +15,9 @@ from moderation_core._config import Config, ServeSettings
 
 from ._metrics import Metrics
 from ._probes import Readiness
+
+if TYPE_CHECKING:
+    from moderation_core.store import Store
 
 __all__ = ["AppState", "service_state"]
 
@@ -32,6 +35,11 @@ class AppState:
     # module opened, e.g. the Redis PING client); another module may append its own.
     before_close: list[Any] = attrs.field(factory=list)
     closers: list[Any] = attrs.field(factory=list)
+    # Functions the lifespan awaits at startup, in order (background loops, e.g. the
+    # outbox's delivery in _notify).
+    on_start: list[Any] = attrs.field(factory=list)
+    # The moderator's store ([store]; docs/store.md), None without one.
+    store: Store | None = None
 
 
 def service_state(request: Request) -> AppState:

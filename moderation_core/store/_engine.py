@@ -16,7 +16,13 @@ from sqlalchemy.engine import URL, make_url
 
 from moderation_core._errors import ConfigError
 
-__all__ = ["create_store_engine", "shown_url", "store_url", "upgrade"]
+__all__ = [
+    "create_store_engine",
+    "shown_url",
+    "store_url",
+    "upgrade",
+    "upgrade_connection",
+]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _DRIVERS = {
@@ -86,8 +92,13 @@ def create_store_engine(url: URL, **options: object) -> sa.Engine:
 def upgrade(engine: sa.Engine, revision: str = "head") -> None:
     """Run the migrations up to ``revision`` (``moderation db upgrade``; ``serve`` runs
     it on SQLite at start)."""
+    with engine.begin() as connection:
+        upgrade_connection(connection, revision)
+
+
+def upgrade_connection(connection: sa.Connection, revision: str = "head") -> None:
+    """``upgrade`` inside a transaction the caller holds (the store's schema check)."""
     config = AlembicConfig()
     config.set_main_option("script_location", str(_MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+    config.attributes["connection"] = connection
+    command.upgrade(config, revision)

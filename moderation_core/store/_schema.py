@@ -64,6 +64,7 @@ checks = sa.Table(
     sa.Index(None, "created_at"),
     sa.Index(None, "provider", "request_id"),
     sa.Index(None, "sender", "created_at"),
+    sa.Index(None, "request_id"),  # 0002_s2: an orphaned callback finds its late check
 )
 
 callbacks = sa.Table(
@@ -74,6 +75,9 @@ callbacks = sa.Table(
     sa.Column("request_id", sa.String(256)),
     sa.Column("check_id", sa.String(36)),  # None: orphaned (no known check)
     sa.Column("received_at", sa.Float, nullable=False),
+    # 0002_s2: the vendor's verdict (Verdict.to_dict()), so an orphan can be adopted
+    # when its pending check reaches the store after it.
+    sa.Column("verdict", sa.JSON),
     sa.Index(None, "received_at"),
 )
 

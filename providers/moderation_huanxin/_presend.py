@@ -112,13 +112,20 @@ class HuanxinPreSendHook:
         callback (read, to be sure it is one) or another event; 200 either way, as
         Easemob retries anything else."""
         kind = "ignored"
+        event = None
         if data.get("eventType") == "moderation" or "moderationResult" in data:
             try:
-                read_callback(data, self._settings.secret, now=request.received_at)
+                event = read_callback(data, self._settings.secret, now=request.received_at)
             except CallbackError as exc:
                 return HookReply(body=_reject(str(exc)), kind="unreadable")
             kind = "ack"
-        return HookReply(body=_DELIVER, kind=kind, replay_key=replay_key, duplicate_reply=_DELIVER)
+        return HookReply(
+            body=_DELIVER,
+            kind=kind,
+            replay_key=replay_key,
+            duplicate_reply=_DELIVER,
+            event=event,  # with a store, recorded (and deduped) there
+        )
 
     def _contents(self, payload: object) -> list[Content]:
         """``txt`` as text, ``custom`` exts through ``Content.from_custom``, ``img``

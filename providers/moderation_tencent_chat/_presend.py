@@ -140,7 +140,10 @@ class TencentPreSendHook:
             # An after-event callback: Tencent ignores the code, the text helps whoever looks.
             return HookReply(body=_reply(_REJECT, _bounded(str(exc))), kind="unreadable")
         # Acknowledged once; a replay within the window gets the same ack, unrecorded.
-        return HookReply(body=_ACK, kind="ack", replay_key=event.event_id, duplicate_reply=_ACK)
+        # With a store, ``event`` is recorded (and deduped) there instead.
+        return HookReply(
+            body=_ACK, kind="ack", replay_key=event.event_id, duplicate_reply=_ACK, event=event
+        )
 
     def _message(
         self, scene: str, command: str, data: Mapping[str, Any]
