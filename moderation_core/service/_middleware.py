@@ -41,8 +41,13 @@ _ID_COUNTER = itertools.count()
 _SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:@/+=-]{1,128}")
 # Every path needs a key but these: probes, metrics, the document, and the hooks (the
 # platforms sign their callbacks instead). A path added later is guarded by default.
-_OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
-_OPEN_PREFIX = "/v1/hooks/"
+# The web pages (service/_pages.py) check their own session cookie and CSRF token; a
+# browser never holds a Bearer key. Their static files (Chart.js, CSS) are public.
+_OPEN_PATHS = frozenset(
+    {"/healthz", "/readyz", "/metrics", "/openapi.json"}
+    | {"/login", "/logout", "/review", "/dashboard"}
+)
+_OPEN_PREFIX = ("/v1/hooks/", "/pages/static/")
 
 
 @functools.lru_cache(maxsize=256)  # the server's own address, asked on every request

@@ -1,0 +1,1 @@
+"""Templates, static files and helpers of the web pages (``service/_pages.py``)."""
