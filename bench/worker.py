@@ -1,0 +1,253 @@
+"""``moderation worker`` end to end on the real NATS JetStream (127.0.0.1:4222).
+
+Messages/s from publish to result stored, for 1, 2 and 4 worker processes with the
+local provider, against a bare consumer on the same broker that fetches and acks
+without moderating (the broker ceiling); then one worker with the Tencent Chat
+emulator 80 ms away enforcing its 200 requests/s quota: items/s and the share of the
+quota. Every run reads back every result and counts the lost and the duplicated.
+Workers are started and warm (stream and consumer made) before the clock starts; each
+run has its own stream names, deleted afterwards.
+
+    python bench/worker.py [--messages N] [--far-messages N] [--workers 1 2 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+import nats
+import nats.errors
+import nats.js.errors
+from _common import emulator, environment, reset, stats, tencent
+from nats.js import JetStreamContext
+
+from moderation_core import load_config
+from moderation_core.worker import worker_settings
+from moderation_core.worker._nats import NatsBroker
+
+NATS_URL = "nats://127.0.0.1:4222"
+QUOTA = 200  # the emulator's requests/s
+TEXTS = ["hello there", "今天天气不错", "加我微信 abc12345", "一起去吃饭吧", "nice photo!"]
+
+
+def names() -> dict[str, str]:
+    tag = secrets.token_hex(4)
+    return {
+        "stream": f"BENCH_{tag}",
+        "subject_in": f"bench{tag}.in",
+        "subject_out": f"bench{tag}.out",
+        "dead_letter": f"bench{tag}.dead",
+        "durable": f"bench{tag}",
+    }
+
+
+def write_config(folder: Path, providers: dict[str, Any], worker: dict[str, Any]) -> Path:
+    def value(v: Any) -> str:
+        return json.dumps(v) if isinstance(v, str) else str(v)
+
+    lines = ["[moderation]", f"providers = {json.dumps(list(providers))}", "deadline = 10"]
+    for name, table in providers.items():
+        lines += [f"[providers.{name}]", *(f"{k} = {value(v)}" for k, v in table.items())]
+    lines += ["[worker]", *(f"{k} = {value(v)}" for k, v in worker.items())]
+    path = folder / f"{worker['stream']}.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@contextmanager
+def processes(args: Sequence[list[str]]) -> Iterator[list[subprocess.Popen[bytes]]]:
+    children = [
+        subprocess.Popen(a, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for a in args
+    ]
+    try:
+        yield children
+    finally:
+        for child in children:
+            child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+
+async def stored(js: JetStreamContext, stream: str) -> int:
+    try:
+        return (await js.stream_info(stream)).state.messages
+    except nats.js.errors.NotFoundError:
+        return 0
+
+
+async def wait_created(js: JetStreamContext, stream: str) -> None:
+    while True:
+        try:
+            await js.stream_info(stream)
+            return
+        except nats.js.errors.NotFoundError:
+            await asyncio.sleep(0.05)
+
+
+async def publish(js: JetStreamContext, subject: str, count: int) -> None:
+    for start in range(0, count, 1000):
+        acks = []
+        for n in range(start, min(count, start + 1000)):
+            # No sender: the Moderator batches only messages of one context (scene, sender,
+            # receiver), the vendor taking one per request.
+            body = {"id": f"m{n}", "contents": [TEXTS[n % len(TEXTS)]]}
+            acks.append(await js.publish_async(subject, json.dumps(body).encode()))
+        await asyncio.gather(*acks)
+
+
+async def result_ids(js: JetStreamContext, stream: str, subject: str, total: int) -> list[str]:
+    sub = await js.pull_subscribe(subject, durable=None, stream=stream)
+    ids: list[str] = []
+    try:
+        while len(ids) < total:
+            try:
+                batch = await sub.fetch(min(1000, total - len(ids)), timeout=2)
+            except (TimeoutError, nats.errors.TimeoutError):
+                break  # every stored result read
+            for m in batch:
+                ids.append(json.loads(m.data)["id"])
+                await m.ack()  # else the consumer stops at max_ack_pending
+    finally:
+        await sub.unsubscribe()
+    return ids
+
+
+async def run(
+    config: Path, table: dict[str, str], workers: int, count: int, *, bare: bool = False
+) -> dict[str, Any]:
+    """Start the workers, publish ``count`` messages, wait for every result (or, bare,
+    for the input stream to empty); messages/s, lost and duplicated."""
+    nc = await nats.connect(NATS_URL)
+    js = nc.jetstream(timeout=30)
+    stream, results = table["stream"], f"{table['stream']}_RESULTS"
+    command = [sys.executable, __file__, "--bare", str(config)] if bare else None
+    worker = command or [sys.executable, "-m", "moderation_core.worker", "--config", str(config)]
+    try:
+        with processes([worker] * workers):
+            await wait_created(js, stream)
+            await wait_created(js, results)
+            await asyncio.sleep(1.0)  # every worker connected and fetching
+            start = time.perf_counter()
+            publishing = asyncio.create_task(publish(js, table["subject_in"], count))
+            done = (lambda: stored(js, stream)) if bare else (lambda: stored(js, results))
+            while True:
+                held = await done()
+                if (bare and publishing.done() and held == 0) or (not bare and held >= count):
+                    break
+                await asyncio.sleep(0.01)
+            elapsed = time.perf_counter() - start
+            await publishing
+        ids = [] if bare else await result_ids(js, results, table["subject_out"], count + 1)
+    finally:
+        for name in (stream, results, f"{stream}_DEAD"):
+            with suppress(nats.js.errors.NotFoundError):
+                await js.delete_stream(name)
+        await nc.close()
+    distinct = len(set(ids))
+    return {
+        "per_s": count / elapsed,
+        "elapsed": elapsed,
+        "lost": 0 if bare else count - distinct,
+        "duplicated": len(ids) - distinct,
+    }
+
+
+async def bare_consumer(config: Path) -> None:
+    """A consumer on the same stream and durable that acks without moderating."""
+    settings = worker_settings(load_config(config))
+    broker = NatsBroker(settings)
+    await broker.start()
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    while not stop.is_set():
+        for delivery in await broker.fetch(settings.batch, 0.5):
+            await delivery.ack()
+    await broker.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=20_000, help="per local run")
+    parser.add_argument("--far-messages", type=int, default=10_000, help="far-vendor run")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--bare", type=Path, help=argparse.SUPPRESS)  # the child mode
+    args = parser.parse_args()
+    if args.bare:
+        asyncio.run(bare_consumer(args.bare))
+        return
+    print(f"# bench/worker.py — {environment()}, NATS {NATS_URL}")
+    worker_table = {"ack_wait": 30, "in_flight": 256, "batch": 64}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        table = names()
+        config = write_config(
+            folder, {"local": {"type": "local"}}, {"url": NATS_URL, **table, **worker_table}
+        )
+        bare = asyncio.run(run(config, table, 1, args.messages, bare=True))
+        print(f"\nlocal provider, {args.messages:,} messages of one text each")
+        print(f"{'consumer':34} {'msgs/s':>9} {'of bare':>8} {'lost':>5} {'dup':>5}  target")
+        label = "bare consumer (fetch + ack)"
+        print(f"{label:34} {bare['per_s']:9,.0f} {'100%':>8} {'-':>5} {'-':>5}  (broker ceiling)")
+        for workers in args.workers:
+            table = names()
+            config = write_config(
+                folder, {"local": {"type": "local"}}, {"url": NATS_URL, **table, **worker_table}
+            )
+            r = asyncio.run(run(config, table, workers, args.messages))
+            share = r["per_s"] / bare["per_s"]
+            target = "target >= 50% of bare" if workers == 1 else "(scaling; 2 CPUs)"
+            ok = (
+                "ok"
+                if (workers > 1 or share >= 0.5) and r["lost"] == r["duplicated"] == 0
+                else "MISSED"
+            )
+            label = f"{workers} worker process{'es' if workers > 1 else ''}"
+            counts = f"{r['lost']:5} {r['duplicated']:5}"
+            print(
+                f"{label:34} {r['per_s']:9,.0f} {share:8.0%} {counts}  {target}, 0 lost/dup: {ok}"
+            )
+        with emulator("tencent_chat", threaded=True, rate_limit=QUOTA, latency=0.08) as url:
+            table = names()
+            config = write_config(
+                folder, {"t": tencent("t", url)}, {"url": NATS_URL, **table, **worker_table}
+            )
+            time.sleep(1.1)
+            reset(url)
+            r = asyncio.run(run(config, table, 1, args.far_messages))
+            seen = stats(url)
+        req_s = seen["requests"] / r["elapsed"]
+        quota = req_s / QUOTA
+        ok = quota >= 0.95 and r["per_s"] >= 1850 and r["lost"] == r["duplicated"] == 0
+        print(
+            f"\nTencent Chat emulator 80 ms away, quota {QUOTA} requests/s, one worker, "
+            f"{args.far_messages:,} messages"
+        )
+        heads = f"{'items/s':>9} {'req/s':>7} {'quota':>6} {'peak/1s':>8} {'lost':>5} {'dup':>5}"
+        print(f"{heads}  target")
+        counts = f"{seen['peak_per_1s']:8} {r['lost']:5} {r['duplicated']:5}"
+        print(
+            f"{r['per_s']:9,.0f} {req_s:7.0f} {quota:6.0%} {counts}  "
+            f">= 95% of quota and >= 1,850 items/s, 0 lost/dup: {'ok' if ok else 'MISSED'}"
+        )
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()

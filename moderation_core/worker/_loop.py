@@ -1,0 +1,294 @@
+"""The worker loop: fetch, check concurrently, publish the result, then acknowledge.
+
+At least once, no loss: a delivery is acknowledged only after its result (or its dead
+letter) was confirmed by the broker; a worker that dies holding messages leaves them
+unacknowledged, and the broker redelivers them after the ack wait. No duplicate result:
+a result is published with the input's id as the broker's de-duplication id, so the
+result of a redelivered input is stored once (inside the broker's dedupe window).
+
+Everything in hand is checked at once (up to ``in_flight``), which is what lets the
+Moderator's auto-batching put many single messages into one vendor request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import attrs
+
+from moderation_core._async import AsyncModerator
+from moderation_core._errors import InvalidContent
+from moderation_core._model import Outcome
+
+from ._broker import Broker, BrokerError, Delivery
+from ._messages import MalformedMessage, dead_letter, dead_letter_id, parse_message, result_message
+from ._settings import WorkerSettings
+
+__all__ = ["Worker", "WorkerStats"]
+
+log = logging.getLogger("moderation_core.worker")
+
+Clock = Callable[[], float]
+
+# Broker errors: wait this long, doubling up to the cap, before trying again. A few
+# lines rather than a retry library: the wait must end early when a drain begins.
+BACKOFF_FIRST = 0.1  # seconds
+BACKOFF_CAP = 5.0
+FETCH_TIMEOUT = 1.0  # seconds a fetch waits for a first message; a drain waits at most this
+
+
+class Unavailable(Exception):
+    """Settling a delivery was given up for now (the broker stayed away, or the worker
+    is draining): it stays unacknowledged and the broker delivers it again."""
+
+
+@attrs.define
+class WorkerStats:
+    """What one worker did; the CLI logs it when it stops."""
+
+    results: int = 0  # results published and inputs acknowledged
+    dead_letters: int = 0  # inputs dead-lettered and terminated
+    naks: int = 0  # inputs handed back for later (vendor outage)
+    unsettled: int = 0  # inputs left to the broker's redelivery (broker away)
+    broker_errors: int = 0
+
+
+class Worker:
+    """One worker process's loop over ``broker``; ``stop()`` (SIGTERM) drains it."""
+
+    def __init__(
+        self,
+        moderator: AsyncModerator,
+        broker: Broker,
+        settings: WorkerSettings,
+        *,
+        clock: Clock = time.monotonic,
+        fetch_timeout: float = FETCH_TIMEOUT,
+    ) -> None:
+        self._moderator = moderator
+        self._broker = broker
+        self._settings = settings
+        self._clock = clock
+        self._fetch_timeout = fetch_timeout
+        self._stopping = asyncio.Event()
+        self._in_hand: dict[asyncio.Task[None], tuple[Delivery, float]] = {}
+        self._room = asyncio.Event()
+        self.stats = WorkerStats()
+
+    def stop(self) -> None:
+        """Stop fetching; what is in hand is finished and acknowledged, then ``run``
+        returns. Safe to call from a signal handler on the loop."""
+        self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    async def run(self) -> WorkerStats:
+        """Consume until ``stop()``; broker errors are waited out, never raised."""
+        try:
+            await self._retrying(self._broker.start, "connect")
+        except Unavailable:
+            return self.stats  # stopped before the broker ever answered
+        keep_alive = asyncio.create_task(self._keep_alive())
+        try:
+            await self._consume()
+            if self._in_hand:
+                log.info("draining: finishing %d message(s) in hand", len(self._in_hand))
+                await asyncio.gather(*self._in_hand, return_exceptions=True)
+        finally:
+            keep_alive.cancel()
+            try:
+                await self._broker.stop()
+            except BrokerError as exc:
+                log.warning("closing the broker connection failed: %s", exc)
+        return self.stats
+
+    # -- fetching ----------------------------------------------------------------------
+
+    async def _consume(self) -> None:
+        settings = self._settings
+        backoff = BACKOFF_FIRST
+        while not self.stopping:
+            room = settings.in_flight - len(self._in_hand)
+            if room <= 0:
+                self._room.clear()
+                await self._first(self._room.wait())
+                continue
+            try:
+                deliveries = await self._broker.fetch(
+                    min(settings.batch, room), self._fetch_timeout
+                )
+            except BrokerError as exc:
+                self.stats.broker_errors += 1
+                log.warning("fetch failed (retrying in %.1f s): %s", backoff, exc)
+                await self._first(asyncio.sleep(backoff))
+                backoff = min(backoff * 2, BACKOFF_CAP)
+                continue
+            backoff = BACKOFF_FIRST
+            now = self._clock()
+            for delivery in deliveries:
+                task = asyncio.create_task(self._handle(delivery))
+                self._in_hand[task] = (delivery, now)
+                task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._in_hand.pop(task, None)
+        self._room.set()
+        if not task.cancelled() and task.exception() is not None:
+            # A bug, not a message's fault: the delivery stays unacknowledged (redelivered).
+            self.stats.unsettled += 1
+            log.error("a message was left unsettled", exc_info=task.exception())
+
+    async def _first(self, waiting: Awaitable[object]) -> None:
+        """Wait for ``waiting`` or a stop request, whichever comes first."""
+        waiter = asyncio.ensure_future(waiting)
+        stopper = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+            stopper.cancel()
+
+    async def _keep_alive(self) -> None:
+        """Tell the broker every ack_wait/3 that messages held that long are still being
+        worked on (long media checks), so it does not hand them to another worker."""
+        every = self._settings.ack_wait / 3
+        while True:
+            await asyncio.sleep(every)
+            now = self._clock()
+            held = [d for d, since in list(self._in_hand.values()) if now - since >= every]
+            for delivery in held:
+                try:
+                    await delivery.in_progress()
+                except BrokerError as exc:
+                    log.debug("in-progress ack failed: %s", exc)
+
+    # -- one message -------------------------------------------------------------------
+
+    async def _handle(self, delivery: Delivery) -> None:
+        try:
+            await self._settle(delivery)
+        except Unavailable as exc:
+            self.stats.unsettled += 1
+            log.warning("message left for redelivery: %s", exc)
+
+    async def _settle(self, delivery: Delivery) -> None:
+        settings = self._settings
+        data, deliveries = delivery.data, delivery.deliveries
+        if deliveries > settings.max_deliver:
+            # Delivered max_deliver times, never settled: the workers holding it died. The
+            # broker allows one delivery more than max_deliver so that it lands here.
+            why = BrokerError(
+                f"delivered {deliveries} times without being settled (max_deliver = "
+                f"{settings.max_deliver}); a worker holding it stopped or crashed each time"
+            )
+            await self._dead(delivery, why, None)
+            return
+        try:
+            message = parse_message(
+                data, max_bytes=settings.max_message_bytes, max_contents=settings.max_contents
+            )
+        except MalformedMessage as exc:
+            await self._dead(delivery, exc, exc.message_id)
+            return
+        try:
+            outcome = await self._moderator.evaluate(
+                list(message.contents),
+                scene=message.scene,
+                sender=message.sender,
+                receiver=message.receiver,
+            )
+        except InvalidContent as exc:  # an item the Moderator refused (e.g. empty text)
+            await self._dead(delivery, exc, message.id)
+            return
+        except Exception as exc:  # every provider failed (fail_mode raise), or a policy hook broke
+            await self._failed(delivery, exc, message.id)
+            return
+        if self._retry_fallback(outcome, deliveries):
+            await self._nak(delivery, message.id, "every provider failed; fail_mode answered")
+            return
+        await self._publish(settings.subject_out, result_message(message.id, outcome), message.id)
+        await self._ack(delivery, delivery.ack)
+        self.stats.results += 1
+
+    def _retry_fallback(self, outcome: Outcome, deliveries: int) -> bool:
+        """With on_failure = "nak", an outcome fail_mode gave (no provider answered) is
+        retried later too, and published only on the last delivery."""
+        return (
+            self._settings.on_failure == "nak"
+            and outcome.verdict is not None
+            and outcome.verdict.fallback
+            and deliveries < self._settings.max_deliver
+        )
+
+    async def _failed(self, delivery: Delivery, error: Exception, message_id: str) -> None:
+        if delivery.deliveries >= self._settings.max_deliver:
+            await self._dead(delivery, error, message_id)
+            return
+        await self._nak(delivery, message_id, f"{type(error).__name__}: {error}")
+
+    async def _nak(self, delivery: Delivery, message_id: str, why: str) -> None:
+        settings = self._settings
+        delay = min(settings.nak_delay * 2 ** (delivery.deliveries - 1), settings.nak_max_delay)
+        log.info(
+            "message %r returns in %g s (delivery %d of %d): %s",
+            message_id,
+            delay,
+            delivery.deliveries,
+            settings.max_deliver,
+            why,
+        )
+        await self._ack(delivery, lambda: delivery.nak(delay))
+        self.stats.naks += 1
+
+    async def _dead(self, delivery: Delivery, error: BaseException, message_id: str | None) -> None:
+        letter = dead_letter(
+            delivery.data, error, deliveries=delivery.deliveries, message_id=message_id
+        )
+        log.warning("message %r dead-lettered: %s: %s", message_id, type(error).__name__, error)
+        await self._publish(self._settings.dead_letter, letter, dead_letter_id(delivery.data))
+        await self._ack(delivery, delivery.term)
+        self.stats.dead_letters += 1
+
+    async def _publish(self, subject: str, data: bytes, msg_id: str) -> None:
+        """Publish until the broker confirms. While the broker is away this waits (the
+        message's ack wait keeps being extended); given up only after one ack wait of
+        failures during a drain, leaving the input to be delivered again."""
+        await self._retrying(
+            lambda: self._broker.publish(subject, data, msg_id=msg_id), "publish", give_up=True
+        )
+
+    async def _ack(self, delivery: Delivery, settle: Callable[[], Awaitable[None]]) -> None:
+        # A lost ack is harmless: the broker delivers the input again, and its result,
+        # published again with the same id, is stored once.
+        try:
+            await settle()
+        except BrokerError as exc:
+            self.stats.broker_errors += 1
+            log.warning("settling a message failed (it will be delivered again): %s", exc)
+
+    async def _retrying(
+        self, call: Callable[[], Awaitable[None]], what: str, *, give_up: bool = False
+    ) -> None:
+        backoff = BACKOFF_FIRST
+        started = self._clock()
+        while True:
+            try:
+                await call()
+                return
+            except BrokerError as exc:
+                self.stats.broker_errors += 1
+                failing_for = self._clock() - started
+                if give_up and self.stopping and failing_for >= self._settings.ack_wait:
+                    raise Unavailable(f"{what} failed for {failing_for:.0f} s: {exc}") from None
+                if not give_up and self.stopping:
+                    raise Unavailable(f"{what} failed while stopping: {exc}") from None
+                log.warning("%s failed (retrying in %.1f s): %s", what, backoff, exc)
+                await asyncio.sleep(backoff) if give_up else await self._first(
+                    asyncio.sleep(backoff)
+                )
+                backoff = min(backoff * 2, BACKOFF_CAP)

@@ -1,0 +1,1 @@
+"""Tests of `moderation worker` against the real NATS JetStream and RabbitMQ."""
