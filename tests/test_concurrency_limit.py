@@ -21,10 +21,16 @@ from moderation_core._resilience import (
     LOCAL_RATE_LIMIT,
     MAX_IN_FLIGHT,
     MIN_IN_FLIGHT,
+    POOL_SIZE,
+    AsyncPooledTransport,
     ConcurrencyLimit,
+    PooledTransport,
+    _Pools,
     _TaskGate,
+    pooled_transport,
     pushed_back,
 )
+from moderation_core._serve import serving
 from tests.fakes import FakeVendor
 
 RATE = 195.0
@@ -295,3 +301,83 @@ async def test_a_cancelled_waiter_leaves_no_slot_taken() -> None:
     with pytest.raises(asyncio.CancelledError):
         await granted
     assert gate.busy == MIN_IN_FLIGHT - 1
+
+
+# -- the connection pools -----------------------------------------------------------------
+
+
+def test_a_light_load_keeps_to_the_first_pool() -> None:
+    pools: _Pools[object] = _Pools(object, count=4)
+    for _ in range(50):
+        pools.give(pools.take())
+    assert len(pools.pools) == 1  # one pool, its connections kept warm
+
+
+def test_a_pool_fills_before_the_next_opens_and_the_least_busy_takes_the_overflow() -> None:
+    pools: _Pools[object] = _Pools(object, count=2)
+    taken = [pools.take() for _ in range(2 * POOL_SIZE)]
+    assert taken == [0] * POOL_SIZE + [1] * POOL_SIZE
+    pools.give(1)
+    assert pools.take() == 1  # all full: the least busy
+    assert pools.busy == [POOL_SIZE, POOL_SIZE]
+    assert len(pools.pools) == 2
+
+
+@pytest.mark.parametrize(("size", "pools"), [(1, None), (POOL_SIZE, None), (POOL_SIZE + 1, 2)])
+def test_one_small_pool_is_httpx_default_and_more_are_split(size: int, pools: int | None) -> None:
+    for asynchronous in (False, True):
+        transport = pooled_transport(size, asynchronous)
+        if pools is None:
+            assert transport is None
+        else:
+            kind = AsyncPooledTransport if asynchronous else PooledTransport
+            assert isinstance(transport, kind)
+            assert transport._pools._count == pools
+
+
+def test_a_moderator_past_one_pool_spreads_threads_over_pools_and_frees_every_slot(
+    plugin_manager: pluggy.PluginManager,
+) -> None:
+    vendor = FakeVendor()
+    with serving(vendor) as server:
+        cfg = config(max_in_flight=3 * POOL_SIZE, base_url=server.url)
+        with Moderator(cfg, plugin_manager=plugin_manager) as mod:
+            threads = [threading.Thread(target=mod.check, args=(f"m{n}",)) for n in range(100)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            transport = mod._clients["a"]._transport
+            assert isinstance(transport, PooledTransport)
+            assert 1 <= len(transport._pools.pools) <= 3
+            assert transport._pools.busy == [0] * len(transport._pools.pools)
+            assert mod.check("last").decision is not None
+    assert len(vendor.checks) == 101
+
+
+async def test_tasks_past_one_pool_spread_over_pools_and_free_every_slot(
+    plugin_manager: pluggy.PluginManager,
+) -> None:
+    vendor = FakeVendor()
+    with serving(vendor) as server:
+        cfg = config(max_in_flight=3 * POOL_SIZE, base_url=server.url)
+        async with AsyncModerator(cfg, plugin_manager=plugin_manager) as mod:
+            await asyncio.gather(*(mod.check(f"m{n}") for n in range(100)))
+            transport = mod._clients["a"]._transport
+            assert isinstance(transport, AsyncPooledTransport)
+            assert 1 <= len(transport._pools.pools) <= 3
+            assert transport._pools.busy == [0] * len(transport._pools.pools)
+    assert len(vendor.checks) == 100
+
+
+def test_a_failed_connection_frees_its_slot(plugin_manager: pluggy.PluginManager) -> None:
+    with serving(FakeVendor()) as server:
+        url = server.url  # a port nothing listens on once the server stops
+    cfg = config(max_in_flight=2 * POOL_SIZE, base_url=url, retries=0)
+    cfg["moderation"]["fail_mode"] = "review"
+    with Moderator(cfg, plugin_manager=plugin_manager) as mod:
+        for n in range(3):
+            assert mod.check(f"m{n}").fallback
+        transport = mod._clients["a"]._transport
+        assert isinstance(transport, PooledTransport)
+        assert transport._pools.busy == [0]
