@@ -32,12 +32,18 @@ def free_port() -> int:
 
 @contextmanager
 def emulator(
-    provider_type: str = "tencent_chat", *, threaded: bool = False, **options: Any
+    provider_type: str = "tencent_chat",
+    *,
+    threaded: bool = False,
+    far: bool = False,
+    **options: Any,
 ) -> Iterator[str]:
-    """Serve a provider's emulator, wrapped by the recorder, from a child process."""
+    """Serve a provider's emulator, wrapped by the recorder, from a child process;
+    ``far``: ahead of the client on the CPU where permitted (see ``_emulator.py``)."""
     port = free_port()
     args = [sys.executable, str(HERE / "_emulator.py"), provider_type, str(port)]
     args += ["--threads" if threaded else "--no-threads"]
+    args += ["--far"] if far else []
     args += [f"{k}={v}" for k, v in options.items()]
     child = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
     try:

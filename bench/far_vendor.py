@@ -9,7 +9,9 @@ By Little's law no client finishes more than ``callers / latency`` checks per se
 one check per caller at a time: 64 threads at 80 ms cannot pass 800 items/s, whatever
 the layer does. Each figure is printed beside its target and beside that bound where it
 binds. Each run is warmed up first (the derived in-flight cap learns the latency), and
-the emulator's counts are reset after it.
+the emulator's counts are reset after it. The emulator runs ahead of the client on the
+CPU where the OS permits (``_emulator.py --far``): a far vendor does not share the
+client's cores, and a stall of its own would bunch its quota count.
 
     python bench/far_vendor.py [--latency S ...] [--checks N] [--callers N] [--threads N]
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import secrets
 import threading
 import time
@@ -181,14 +184,28 @@ def measure(latency: float, args: argparse.Namespace) -> list[tuple[Row, str]]:
         return clients / latency  # Little's law: one check per client at a time
 
     def share_target(r: Row, clients: int) -> str:
-        return f"target >= 95% of quota (client bound {bound(clients):,.0f} items/s)"
+        met = r["requests_per_s"] >= 0.95 * QUOTA and r["rejected"] == 0
+        mark = "OK" if met else "MISSED"
+        return f"target >= 95% of quota, 0 rejected: {mark} (client bound {bound(clients):,.0f})"
 
     def items_target(r: Row, clients: int, want: float) -> str:
+        # No client passes ``clients / latency`` (Little's law): where the issue's target
+        # is above that, the row is held to 95% of the bound instead, and says what the
+        # issue's figure would take.
         reachable = min(want, 0.95 * bound(clients))
-        note = f"; client bound {bound(clients):,.0f}" if reachable < want else ""
-        return f"target >= {reachable:,.0f} items/s{note}"
+        met = r["items_per_s"] >= reachable and r["rejected"] == 0
+        text = f"target >= {reachable:,.0f} items/s: {'OK' if met else 'MISSED'}"
+        if reachable < want:
+            needs = math.ceil(want * latency / 0.95)
+            text += (
+                f" (95% of the client bound {bound(clients):,.0f}: {clients} callers at "
+                f"{latency * 1000:.0f} ms; the issue's {want:,.0f} needs >= {needs} callers)"
+            )
+        return text
 
-    with emulator("tencent_chat", threaded=True, rate_limit=QUOTA, latency=latency) as url:
+    with emulator(
+        "tencent_chat", threaded=True, far=True, rate_limit=QUOTA, latency=latency
+    ) as url:
         r = asyncio.run(naive(url, callers, checks))
         rows.append((r, "(reference)"))
         time.sleep(1.1)
