@@ -21,6 +21,9 @@ from ._errors import (
     ProviderError,
     ProviderUnavailable,
     RateLimited,
+    ReviewClosed,
+    ReviewNotFound,
+    StoreUnavailable,
 )
 from ._model import (
     Action,
@@ -100,8 +103,11 @@ __all__ = [  # noqa: RUF022 - plain sorted(), as tests/test_docs.py checks
     "RateLimited",
     "RedisReplayCache",
     "ReplayCache",
+    "ReviewClosed",
+    "ReviewNotFound",
     "Secret",
     "StaleCredentials",
+    "StoreUnavailable",
     "Verdict",
     "WebhookEvent",
     "WebhookSignatureError",

@@ -11,6 +11,10 @@
         AuthError            credentials refused after one refresh
         ProtocolError        the vendor answered something that does not parse
       AllProvidersFailed     (also an ExceptionGroup) every provider's error, in order tried
+      StoreUnavailable       the store's database did not answer a read (writes never raise:
+                             they wait in the journal); HTTP 503
+      ReviewNotFound         (also a LookupError) no review item has this id; HTTP 404
+      ReviewClosed           the review item was decided already; .item says how; HTTP 409
 
 A flagged verdict (Review, Block) is a result, never an exception. Retryability
 lives in the class, so callers and the router never keep lists of codes.
@@ -22,6 +26,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+if TYPE_CHECKING:
+    from .store._reviews import ReviewItem
+
 __all__ = [
     "AllProvidersFailed",
     "AuthError",
@@ -32,6 +39,9 @@ __all__ = [
     "ProviderError",
     "ProviderUnavailable",
     "RateLimited",
+    "ReviewClosed",
+    "ReviewNotFound",
+    "StoreUnavailable",
 ]
 
 
@@ -134,3 +144,22 @@ class AllProvidersFailed(ModerationError, ExceptionGroup[ProviderError]):
 
     def derive(self, excs: Sequence[ProviderError]) -> AllProvidersFailed:  # type: ignore[override]
         return AllProvidersFailed(self.message, excs)
+
+
+class StoreUnavailable(ModerationError):
+    """The store's database did not answer a read (``Moderator.result``, the review
+    queue, statistics); the API answers 503. Writes never raise this: they wait in the
+    journal until the database answers (docs/store.md)."""
+
+
+class ReviewNotFound(ModerationError, LookupError):
+    """No review item has this id (docs/review.md)."""
+
+
+class ReviewClosed(ModerationError):
+    """The review item was decided already; ``item`` says by whom, when and how."""
+
+    def __init__(self, item: ReviewItem) -> None:
+        self.item = item
+        by = f" by {item.reviewer}" if item.reviewer else ""
+        super().__init__(f"review {item.id} is already {item.status}{by}; it cannot be decided")

@@ -81,12 +81,15 @@ def verdict_from_dict(data: object) -> Verdict:
 
 
 def outcome_to_dict(outcome: Outcome) -> dict[str, Any]:
-    return {
+    form: dict[str, Any] = {
         "action": outcome.action.name,
         "text": outcome.text,
         "reason": outcome.reason,
         "verdict": None if outcome.verdict is None else verdict_to_dict(outcome.verdict),
     }
+    if outcome.check_id is not None:
+        form["check_id"] = outcome.check_id
+    return form
 
 
 def outcome_from_dict(data: object) -> Outcome:
@@ -100,6 +103,7 @@ def outcome_from_dict(data: object) -> Outcome:
         text=_optional_string(table, "text"),
         reason=reason,
         verdict=None if verdict is None else verdict_from_dict(verdict),
+        check_id=_optional_string(table, "check_id"),
     )
 
 

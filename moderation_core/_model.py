@@ -313,7 +313,13 @@ class Verdict:
     errors: tuple[ProviderError, ...] = attrs.field(default=(), eq=False, repr=False)
     cached: bool = False
     prefiltered: bool = False
+    # Vendor items this verdict cost when the router counted more (or less) than one
+    # call of ``provider``: a long text's chunks, strictest's several providers. None:
+    # the usual one (none for a provider that sends no requests). For the audit log's
+    # ``billable``; not part of the answer.
+    vendor_items: int | None = attrs.field(default=None, eq=False, repr=False)
     # The audit record's id, with a [store] (docs/store.md); not part of the answer.
+    # Last: the store's ``with_check_id`` builds a verdict positionally.
     check_id: str | None = attrs.field(default=None, eq=False)
 
     @property
@@ -345,12 +351,16 @@ class Verdict:
 @attrs.frozen(slots=True)
 class Outcome:
     """What policy decided: ``action``, the ``text`` that may be delivered, a ``reason``
-    a moderator can read, and the ``verdict`` it rests on (None if no vendor was asked)."""
+    a moderator can read, and the ``verdict`` it rests on (None if no vendor was asked).
+    ``check_id`` names the evaluate's audit record when the moderator has a store, with
+    or without a verdict (``Moderator.result(check_id)``)."""
 
     action: Action
     text: str | None
     reason: str
     verdict: Verdict | None = None
+    # The audit record's id, with a [store] (docs/store.md); not part of the answer.
+    check_id: str | None = attrs.field(default=None, eq=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The public JSON form (SERVICE.md's OUTCOME), the verdict as ``Verdict.to_dict``."""

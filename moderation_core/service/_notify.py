@@ -32,7 +32,14 @@ if TYPE_CHECKING:
 
     from ._state import AppState
 
-__all__ = ["ADOPT_WINDOW", "MediaResults", "NotifySettings", "media_results", "notify_settings"]
+__all__ = [
+    "ADOPT_WINDOW",
+    "MediaResults",
+    "NotifySettings",
+    "media_results",
+    "notify_settings",
+    "outbox_written",
+]
 
 log = logging.getLogger("moderation_core.service.notify")
 
@@ -86,6 +93,7 @@ class MediaResults:
         self._stop = asyncio.Event()
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
+        self.passes = 0  # the loop's passes done (tests wait for the first)
         by_type: dict[str, list[str]] = {}
         for provider in state.moderator.providers:
             by_type.setdefault(provider.provider_type, []).append(provider.name)
@@ -148,7 +156,13 @@ class MediaResults:
                     hook(check_id=done.check_id, verdict=done.verdict, event=completion.event)
                 except Exception as exc:  # a plugin's bug must not undo a recorded result
                     log.error("check_completed hook raised %s", type(exc).__name__)
-        if woke and self._wake is not None:
+        if woke:
+            self.wake()
+
+    def wake(self) -> None:
+        """Run the loop's pass now rather than at the next poll: an event was just
+        enqueued (a check completed, a review decided). Call on the event loop."""
+        if self._wake is not None:
             self._wake.set()
 
     # -- the loop ------------------------------------------------------------------------
@@ -192,7 +206,11 @@ class MediaResults:
             try:
                 since = store.clock() - ADOPT_WINDOW
                 adopted = await asyncio.to_thread(
-                    adopt_orphans, store.engine, clock=store.clock, since=since
+                    adopt_orphans,
+                    store.engine,
+                    clock=store.clock,
+                    since=since,
+                    providers=self._names,  # an orphan completes its own vendor's check
                 )
                 self._announce(adopted)
                 if self._delivery is not None:
@@ -201,6 +219,7 @@ class MediaResults:
                 log.warning("media results: a pass failed (%s); retrying", type(exc).__name__)
             except Exception as exc:  # the loop outlives one bad pass
                 log.error("media results: a pass failed with %s", type(exc).__name__)
+            self.passes += 1
             await _first(self._stop, self._wake, timeout=poll)
 
 
@@ -226,4 +245,12 @@ def media_results(state: AppState) -> MediaResults | None:
     results = MediaResults(state, notify)
     state.on_start.append(results.start)
     state.before_close.append(results.stop)
+    state.outbox_wakers.append(results.wake)
     return results
+
+
+def outbox_written(state: AppState) -> None:
+    """Tell the delivery loop an event is waiting in the outbox (after a review was
+    decided), so ``review.decided`` goes out now, not at the next poll."""
+    for wake in state.outbox_wakers:
+        wake()

@@ -151,6 +151,10 @@ _SCHEMAS: dict[str, Any] = {
             "text": _NULLABLE_STRING,
             "reason": {"type": "string"},
             "verdict": {"oneOf": [_ref("Verdict"), {"type": "null"}]},
+            "check_id": {
+                "type": "string",
+                "description": "With a [store]: the evaluate's record, verdict or not.",
+            },
         },
     },
     "Problem": {

@@ -14,7 +14,8 @@ through without a Bearer key; this module guards them instead:
   this server only (no inline code), and is not framed.
 
 The store is read in a worker thread (SQLAlchemy is blocking); a page never writes
-anything but a review decision.
+anything but a review decision. A store whose database does not answer is a 503 page
+saying to try again (the error's type in the log, never a traceback or the URL).
 """
 
 from __future__ import annotations
@@ -37,11 +38,12 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from moderation_core._errors import InvalidContent
+from moderation_core._errors import InvalidContent, StoreUnavailable
 from moderation_core.store import _stats
 from moderation_core.store._reviews import ReviewClosed, ReviewItem, ReviewNotFound, ReviewQueue
 
 from ._middleware import is_loopback
+from ._notify import outbox_written
 from ._state import AppState
 from .pages._render import chart_data, highlight, is_web_url, json_for_script, shown_time
 from .pages._session import COOKIE_NAME, MAX_AGE, MAX_REVIEWER_CHARS, Session, SessionSigner
@@ -226,6 +228,27 @@ class Pages:
             return None
         return store.engine, store.clock
 
+    def _store_down(
+        self,
+        request: Request,
+        session: Session | None,
+        exc: Exception,
+        *,
+        back: str,
+        what: str = "",
+    ) -> Response:
+        """The store's database did not answer: the page says so (503), the log names
+        the error's type only (its text may hold the URL or the query's values)."""
+        log.warning("pages: %s: the store did not answer (%s)", back, type(exc).__name__)
+        return self._message(
+            request,
+            session,
+            503,
+            "Store unavailable",
+            f"{what}The store's database did not answer; try again in a moment.",
+            back=back,
+        )
+
     def _no_store(self, request: Request, session: Session | None) -> Response:
         return self._message(
             request,
@@ -314,7 +337,10 @@ class Pages:
         if store is None:
             return self._no_store(request, session)
         wanted = _int(request.query_params.get("item"))
-        items, current, open_count = await run_in_threadpool(_open_items, *store, wanted)
+        try:
+            items, current, open_count = await run_in_threadpool(_open_items, *store, wanted)
+        except (sa.exc.SQLAlchemyError, StoreUnavailable) as exc:
+            return self._store_down(request, session, exc, back="/review")
         notice = _notice(request.query_params)
         if current is None:
             return self._render(
@@ -368,7 +394,18 @@ class Pages:
         if store is None:
             return self._no_store(request, session)
         remembered = Session(session.csrf, session.issued_at, session.logged_in, reviewer)
-        refused = await run_in_threadpool(_decide, *store, item_id, decision, reviewer, note)
+        try:
+            refused = await run_in_threadpool(_decide, *store, item_id, decision, reviewer, note)
+        except (sa.exc.SQLAlchemyError, StoreUnavailable) as exc:
+            return self._store_down(
+                request,
+                remembered,
+                exc,
+                back="/review",
+                what=f"Review item #{item_id} was not decided. ",
+            )
+        if refused is None:
+            outbox_written(self.state)  # review.decided: send it now
         if refused == "missing":
             return self._message(
                 request,
@@ -413,6 +450,8 @@ class Pages:
             figures = await run_in_threadpool(_dashboard_figures, engine, clock(), since)
         except InvalidContent as exc:
             return self._message(request, session, 400, "Bad range", str(exc), back="/dashboard")
+        except (sa.exc.SQLAlchemyError, StoreUnavailable) as exc:
+            return self._store_down(request, session, exc, back="/dashboard")
         return self._render(
             request,
             "dashboard.html",
@@ -454,6 +493,9 @@ def _form_problem(
         return "Enter your name as the reviewer."
     if len(reviewer) > MAX_REVIEWER_CHARS:
         return f"The reviewer's name is longer than {MAX_REVIEWER_CHARS} characters."
+    if "\x00" in reviewer or (note is not None and "\x00" in note):
+        # The store keeps no NUL (PostgreSQL's text refuses it): say so, not "store down".
+        return "The reviewer's name and the note cannot hold NUL characters."
     if note is not None and len(note) > MAX_NOTE_CHARS:
         return f"The note is longer than {MAX_NOTE_CHARS} characters."
     return None

@@ -42,6 +42,7 @@ from moderation_core.store._stats import (
 )
 
 from ._api import decode_json, encode_json
+from ._notify import outbox_written
 from ._problems import Problem
 from ._state import service_state
 
@@ -117,6 +118,7 @@ async def review_endpoint(request: Request) -> Response:
     else:
         body = _decision_body(decode_json(await request.body()))
         item = await _run(queue.decide, review_id, **body)
+        outbox_written(service_state(request))  # review.decided: send it now
     return _json(item.to_dict())
 
 

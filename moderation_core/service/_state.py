@@ -40,6 +40,9 @@ class AppState:
     on_start: list[Any] = attrs.field(factory=list)
     # The moderator's store ([store]; docs/store.md), None without one.
     store: Store | None = None
+    # Functions that cut the outbox's poll short, called on the event loop after an
+    # event was enqueued (a review decided): _notify's delivery loop adds its own.
+    outbox_wakers: list[Any] = attrs.field(factory=list)
 
 
 def service_state(request: Request) -> AppState:

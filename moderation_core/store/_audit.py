@@ -11,17 +11,21 @@ import operator
 import os
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
 from moderation_core._errors import ModerationError
 from moderation_core._model import CheckContext, Content, Outcome, Verdict
+from moderation_core._policy import ContextCheck, PolicyFlow, VendorCheck
+from moderation_core._routing import vendor_items
 
 from ._records import AuditRecord, Kind
 from ._store import Store
 
-__all__ = ["Auditor", "message_contents", "new_check_id", "with_check_id"]
+__all__ = ["Auditor", "Tally", "message_contents", "new_check_id", "with_check_id"]
+
+R = TypeVar("R")
 
 _VERDICT_FIELDS = operator.attrgetter(
     *(a.name for a in attrs.fields(Verdict) if a.name != "check_id")
@@ -38,6 +42,13 @@ def new_check_id() -> str:
     """A random (version 4) UUID as text, in a quarter of ``new_check_id()``'s time."""
     h = os.urandom(16).hex()
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+
+
+@attrs.define
+class Tally:
+    """The vendor items an evaluate paid for, counted as its policy flow runs."""
+
+    items: int = 0
 
 
 @attrs.define
@@ -86,14 +97,33 @@ class Auditor:
             )
         return out
 
+    def counting(self, flow: PolicyFlow[R], tally: Tally) -> PolicyFlow[R]:
+        """The policy flow of an evaluate, adding to ``tally`` the vendor items of every
+        check it asks for: each content of the message, and a context merge's check
+        (an outcome rests on one verdict, but every content's check was paid)."""
+        reply: Any = None
+        while True:
+            try:
+                request = flow.send(reply)
+            except StopIteration as done:
+                value: R = done.value
+                return value
+            reply = yield request
+            if isinstance(request, VendorCheck):
+                tally.items += sum(self._billable(r) for r in reply if isinstance(r, Verdict))
+            elif isinstance(request, ContextCheck) and isinstance(reply, Verdict):
+                tally.items += self._billable(reply)
+
     def evaluated(
         self,
         contents: Sequence[Content],
         outcome: Outcome | ModerationError,
         context: CheckContext,
         started: float,
+        tally: Tally | None = None,
     ) -> Outcome | None:
-        """Record an evaluate; the outcome with ``check_id`` on its verdict."""
+        """Record an evaluate; the outcome with its ``check_id`` (and its verdict's).
+        ``tally``: the items ``counting`` saw, else the outcome's verdict's."""
         check_id = new_check_id()
         verdict = None
         action = None
@@ -101,10 +131,9 @@ class Auditor:
         result: Outcome | None = None
         if isinstance(outcome, Outcome):
             action = outcome.action.name
-            result = outcome
             if outcome.verdict is not None:
                 verdict = with_check_id(outcome.verdict, check_id)
-                result = attrs.evolve(outcome, verdict=verdict)
+            result = attrs.evolve(outcome, verdict=verdict, check_id=check_id)
         else:
             error = type(outcome).__name__
         self.store.record(
@@ -118,15 +147,17 @@ class Auditor:
                 error=error,
                 latency_ms=(time.perf_counter() - started) * 1000.0,
                 action=action,
-                billable=self._billable(verdict),
+                billable=self._billable(verdict) if tally is None else tally.items,
             )
         )
         return result
 
     def _billable(self, verdict: Verdict | None) -> int:
+        """The vendor items paid for this verdict: 0 when cached, pre-filtered or
+        decided by fail_mode; a long text's chunks and strictest's providers counted."""
         if verdict is None or verdict.cached or verdict.prefiltered or verdict.fallback:
             return 0
-        return 1 if verdict.provider in self.billable else 0
+        return vendor_items(verdict, self.billable)
 
 
 _EVALUATE: Kind = "evaluate"

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from moderation_core._config import load_config
+from moderation_core._config import Config, load_config
 from moderation_core._errors import ConfigError
 
-from ._engine import create_store_engine, shown_url, store_url, upgrade
+from ._engine import shown_url, upgrade
+from ._open import no_store, open_engine
 from ._settings import StoreSettings, store_settings
 from ._store import Store, head_revision, schema_revision
 
@@ -21,27 +22,25 @@ class DatabaseUnreachable(Exception):
     """The database did not answer; the message names it (no password) and why."""
 
 
-def _settings(config_path: Path | None) -> tuple[StoreSettings, Path]:
+def _config(config_path: Path | None) -> Config:
     if config_path is None:
         raise ConfigError("give the config with the [store] table: --config moderation.toml")
-    config = load_config(config_path)
+    return load_config(config_path)
+
+
+def _settings(config_path: Path | None) -> tuple[StoreSettings, Path]:
+    config = _config(config_path)
     settings = store_settings(config)
     if settings is None:
-        raise ConfigError(
-            f"{config.source} has no [store] table: add one with url = "
-            '"sqlite:///moderation.db" or "postgresql://..." (docs/store.md)'
-        )
+        raise no_store(config)
     return settings, config.base_dir
 
 
 def upgrade_database(config_path: Path | None) -> str:
     """Bring the ``[store]`` database's schema to this version's; a line saying what
     was done."""
-    settings, base_dir = _settings(config_path)
-    url = store_url(settings.url, base_dir)
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_store_engine(url)
+    engine = open_engine(_config(config_path), create=True)
+    url = engine.url
     try:
         with engine.connect() as connection:
             before = schema_revision(connection)

@@ -16,6 +16,7 @@ shared by processes) without bringing a server of its own.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import logging
@@ -42,13 +43,12 @@ class Segment:
 
     def __init__(self, path: Path, handle: IO[bytes]) -> None:
         self.path = path
-        self._handle = handle
+        self._handle = handle  # unbuffered: a failed write leaves nothing behind to retry
 
     def lines(self) -> Iterator[Rows | None]:
         """Each record in order; None for a line that is not one (a torn last line of a
         process that died mid-write, or damage), which ``Journal.reject`` keeps."""
-        self._handle.seek(0)
-        for raw in self._handle:
+        for raw in self.raw_lines():
             if not raw.endswith(b"\n"):  # torn: the writer died before the newline
                 yield None
                 continue
@@ -59,8 +59,9 @@ class Segment:
                 yield None
 
     def raw_lines(self) -> Iterator[bytes]:
-        self._handle.seek(0)
-        yield from self._handle
+        # A reader of its own: buffered, while the locked handle stays unbuffered.
+        with self.path.open("rb") as reader:
+            yield from reader
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -81,7 +82,9 @@ class Journal:
     # -- appending -----------------------------------------------------------------
 
     def append(self, records: Iterable[Rows], *, sync: bool = True) -> None:
-        """Add records at the end; with ``sync``, on disk (fsync) before returning."""
+        """Add records at the end; with ``sync``, on disk (fsync) before returning.
+        OSError when the disk refuses (full, gone, not a folder): then nothing of
+        ``records`` is in the journal, and the caller still holds them."""
         data = b"".join(_line(rows) for rows in records)
         if not data:
             return
@@ -90,14 +93,30 @@ class Journal:
             if segment is None:
                 segment = self._current = self._new_segment()
             handle = segment._handle
-            handle.seek(0, os.SEEK_END)
-            handle.write(data)
-            handle.flush()  # in the OS's hands: survives this process dying
-            if sync:
-                os.fsync(handle.fileno())
-                self._unsynced = False
-            else:
-                self._unsynced = True
+            end = handle.seek(0, os.SEEK_END)
+            try:
+                view = memoryview(data)
+                while view:  # an unbuffered write may take part of it
+                    written = handle.write(view)
+                    if not written:
+                        raise OSError(errno.EIO, "the journal took no bytes")
+                    view = view[written:]
+                if sync:
+                    os.fsync(handle.fileno())
+            except BaseException:
+                self._cut_back(segment, end)
+                raise
+            self._unsynced = not sync
+
+    def _cut_back(self, segment: Segment, end: int) -> None:
+        """Undo a failed append, so that the next one does not run into its torn line;
+        when even that fails, the segment is closed to appends (replayed as it is: the
+        torn line is kept aside as damaged) and the next append starts a new one."""
+        try:
+            os.ftruncate(segment._handle.fileno(), end)
+        except OSError:
+            self._held.append(segment)
+            self._current = None
 
     def sync(self) -> None:
         """fsync what callers appended without it (the writer does, every batch)."""
@@ -110,8 +129,12 @@ class Journal:
         self.folder.mkdir(parents=True, exist_ok=True)
         name = f"{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(4)}{_SUFFIX}"
         path = self.folder / name
-        handle = path.open("a+b")
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        handle = path.open("a+b", buffering=0)
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise
         return Segment(path, handle)
 
     # -- replaying -----------------------------------------------------------------
@@ -148,6 +171,9 @@ class Journal:
                 if p.name.endswith(_SUFFIX) and not p.name.startswith(_REJECTED)
             )
         except FileNotFoundError:
+            return []
+        except OSError as exc:  # not a folder, unreadable: only this store's own to replay
+            log.debug("store: the journal folder %s cannot be listed (%s)", self.folder, exc)
             return []
 
     def done(self, segment: Segment) -> None:
@@ -196,7 +222,7 @@ def _line(rows: Rows) -> bytes:
 def _try_hold(path: Path) -> Segment | None:
     """The segment at ``path`` if no live store holds it."""
     try:
-        handle = path.open("r+b")
+        handle = path.open("r+b", buffering=0)
     except FileNotFoundError:  # another store replayed it meanwhile
         return None
     try:

@@ -7,14 +7,21 @@ app's receiver takes them.
                                   schedule the next try (exponential, with jitter), or
                                   "dead" once the event is ``max_age`` (24 h) old
 
-Claiming is a lease: the claim moves ``next_attempt_at`` past the POST's timeout and
-bumps ``attempts``, and commits before anything is sent. On PostgreSQL the due rows are
+Claiming is a lease: the claim moves ``next_attempt_at`` a ``lease`` ahead and bumps
+``attempts``, and commits before anything is sent. On PostgreSQL the due rows are
 selected ``FOR UPDATE SKIP LOCKED``, so workers polling at once take different rows;
-on both databases the claim is also a compare-and-set on ``attempts`` (SQLite has one
-writer and no row locks), so one event is sent by one worker. A worker that dies
-mid-POST leaves its lease to expire: the event is sent again (at least once), and the
-receiver drops the copy by ``Moderation-Event-Id``. Written by hand, not with stamina:
-the schedule lives in the row and outlives the process.
+on both databases the claim's UPDATE checks again, on the row as it is then, that it
+is still pending and due (a row another worker claimed meanwhile is due only a lease
+later; SQLite has one writer and no row locks), so one event is claimed by one worker.
+A worker sends its batch one event after another, so before each POST it renews that
+event's lease, a compare-and-set on ``attempts``: an event whose lease ran out and
+that another worker claimed since is skipped, not sent twice. Each POST, all of it,
+takes at most ``timeout`` (``asyncio.timeout``: httpx's own timeouts are per phase, and
+a receiver that trickles its answer would outlast them), well inside the lease. The
+result is written with the same compare-and-set, so a late one changes nothing. A
+worker that dies mid-POST leaves its lease to expire: the event is sent again (at
+least once), and the receiver drops the copy by ``Moderation-Event-Id``. Written by
+hand, not with stamina: the schedule lives in the row and outlives the process.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ import sqlalchemy as sa
 from moderation_core._model import Secret
 from moderation_core._signing import EVENT_ID_HEADER, SIGNATURE_HEADER, sign_webhook
 
+from ._records import storable
 from ._schema import outbox
 
 __all__ = [
@@ -45,6 +53,7 @@ __all__ = [
     "RetrySchedule",
     "enqueue",
     "event_body",
+    "outbox_counts",
 ]
 
 log = logging.getLogger("moderation_core.store.outbox")
@@ -66,7 +75,7 @@ def enqueue(
         outbox.insert().values(
             event_id=event_id,
             type=event_type,
-            payload=dict(payload),
+            payload=storable(dict(payload)),  # as both databases keep text (no NUL)
             created_at=now,
             next_attempt_at=now,
             attempts=0,
@@ -74,6 +83,19 @@ def enqueue(
         )
     )
     return event_id
+
+
+def outbox_counts(engine: sa.Engine) -> dict[str, int]:
+    """Events waiting to be delivered (``pending``) and given up (``dead``): the
+    outbox's gauges in ``/metrics``. One indexed count per status."""
+    query = (
+        sa.select(outbox.c.status, sa.func.count())
+        .where(outbox.c.status.in_(("pending", "dead")))
+        .group_by(outbox.c.status)
+    )
+    with engine.connect() as connection:
+        found = {status: int(n) for status, n in connection.execute(query).all()}
+    return {"pending": found.get("pending", 0), "dead": found.get("dead", 0)}
 
 
 def event_body(event_id: str, event_type: str, created_at: float, data: Any) -> bytes:
@@ -124,9 +146,10 @@ class _Claimed:
 
 class OutboxDelivery:
     """Sends the outbox to one URL. ``deliver_due()`` does one pass (blocking: run it in
-    a thread); ``run(stop)`` polls until ``stop`` is set, and ``wake()`` (thread-safe
-    from the loop's thread) cuts a poll short when an event was just enqueued. ``clock``
-    and ``draw`` (random numbers) are injectable, so tests move time by hand."""
+    a thread, never on a running event loop); ``run(stop)`` polls until ``stop`` is set,
+    and ``wake()`` (thread-safe from the loop's thread) cuts a poll short when an event
+    was just enqueued. ``clock`` and ``draw`` (random numbers) are injectable, so tests
+    move time by hand; ``timeout`` bounds each POST, whole."""
 
     def __init__(
         self,
@@ -139,7 +162,7 @@ class OutboxDelivery:
         batch_size: int = 50,
         timeout: float = 10.0,
         poll_interval: float = 1.0,
-        transport: httpx.BaseTransport | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
         draw: Callable[[], float] = random.random,
     ) -> None:
         self.engine = engine
@@ -150,10 +173,13 @@ class OutboxDelivery:
         self.batch_size = batch_size
         self.timeout = timeout
         self.poll_interval = poll_interval
-        # A claim outlives the POST it covers; a worker gone mid-POST frees it this late.
+        # A lease (renewed before each POST) outlives the POST it covers; a worker gone
+        # mid-POST frees its event this late.
         self.lease = 2 * timeout + 30.0
         self._draw = draw
-        self._client = httpx.Client(transport=transport, timeout=timeout, follow_redirects=False)
+        self._transport = transport
+        # Made once: each pass has a client of its own (on that pass's event loop).
+        self._tls = httpx.create_ssl_context() if transport is None else None
         self._postgres = engine.dialect.name == "postgresql"
         self._wake: asyncio.Event | None = None
 
@@ -165,15 +191,30 @@ class OutboxDelivery:
     def deliver_due(self) -> int:
         """Expire what is out of time, then claim and send the due events, a batch at a
         time, until none is due; the number sent (delivered or not)."""
-        sent = 0
         self._expire()
-        while True:
-            claimed = self._claim()
-            for event in claimed:
-                self._send(event)
-            sent += len(claimed)
-            if len(claimed) < self.batch_size:
-                return sent
+        claimed = self._claim()
+        if not claimed:
+            return 0
+        return asyncio.run(self._deliver(claimed))
+
+    async def _deliver(self, claimed: list[_Claimed]) -> int:
+        """Send ``claimed``, then further batches while full ones come. The database is
+        read and written in place: this event loop is the pass's own, in its thread."""
+        sent = 0
+        async with httpx.AsyncClient(
+            transport=self._transport,
+            verify=self._tls if self._tls is not None else True,
+            timeout=self.timeout,
+            follow_redirects=False,
+        ) as client:
+            while True:
+                for event in claimed:
+                    if self._renew(event):
+                        await self._send(client, event)
+                        sent += 1
+                if len(claimed) < self.batch_size:
+                    return sent
+                claimed = self._claim()
 
     def _expire(self) -> None:
         now = self.clock()
@@ -220,7 +261,24 @@ class OutboxDelivery:
         claimed.sort(key=lambda event: event.id)
         return claimed
 
-    def _send(self, event: _Claimed) -> None:
+    def _renew(self, event: _Claimed) -> bool:
+        """Move the event's lease a whole ``lease`` past now, just before its POST (the
+        claim's was taken for the batch, before the POSTs ahead of this one); False
+        when it is no longer ours: its lease ran out and another worker claimed it."""
+        with self.engine.begin() as connection:
+            renewed = connection.execute(
+                outbox.update()
+                .where(outbox.c.id == event.id)
+                .where(outbox.c.attempts == event.attempts)  # nobody re-claimed it
+                .where(outbox.c.status == "pending")
+                .values(next_attempt_at=self.clock() + self.lease)
+            )
+        if renewed.rowcount != 1:
+            log.info("outbox: event %s was taken over by another worker; not sent", event.event_id)
+            return False
+        return True
+
+    async def _send(self, client: httpx.AsyncClient, event: _Claimed) -> None:
         body = event_body(event.event_id, event.type, event.created_at, event.payload)
         sent_at = self.clock()
         headers = {
@@ -231,7 +289,10 @@ class OutboxDelivery:
         }
         error: str | None
         try:
-            response = self._client.post(self.url, content=body, headers=headers)
+            async with asyncio.timeout(self.timeout):  # the whole POST, not one phase
+                response = await client.post(self.url, content=body, headers=headers)
+        except TimeoutError:
+            error = f"no answer within {self.timeout:g} s"
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__} sending the event"
         else:
@@ -295,4 +356,5 @@ class OutboxDelivery:
                     waiter.cancel()
 
     def close(self) -> None:
-        self._client.close()
+        """Nothing is held between passes (each has its own client); kept for callers
+        that close what they made."""

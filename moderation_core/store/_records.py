@@ -6,11 +6,16 @@ An AuditRecord keeps the call's own objects and costs the caller almost nothing 
 make; the writer thread turns it into rows (``rows``), so hashing, JSON and the
 column limits are paid off the request path. A row is plain JSON, which is also what
 the journal holds while the database is away.
+
+Every string a row holds, JSON values included, passes ``storable``: PostgreSQL's text
+refuses NUL (``\x00``) where SQLite keeps it, so a sender could otherwise keep a check
+out of one database's audit log (and its rankings) by putting one in its name.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -18,7 +23,15 @@ import attrs
 
 from moderation_core._model import CheckContext, Content, Decision, Verdict
 
-__all__ = ["AuditRecord", "Kind", "Rows", "StoredCheck", "content_hash"]
+__all__ = [
+    "AuditRecord",
+    "Kind",
+    "Rows",
+    "StoredCheck",
+    "content_hash",
+    "storable",
+    "storable_text",
+]
 
 Kind = Literal["check", "evaluate"]
 Status = Literal["pending", "final"]
@@ -43,6 +56,49 @@ def content_hash(contents: Sequence[Content]) -> str:
     same hash, so repeats can be counted without keeping the text."""
     text = "\n".join(f"{c.type.value}:{c.value}" for c in contents)
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+# What neither database keeps as text: NUL (PostgreSQL refuses it, in text and in the
+# JSON it reads back) and lone surrogates (not UTF-8).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
+_FIND = _UNSTORABLE.search
+_PLAIN = frozenset({int, float, bool, type(None)})
+
+
+def storable_text(value: str) -> str:
+    """``value`` as both databases keep text (see ``storable``)."""
+    return _UNSTORABLE.sub(REPLACEMENT, value) if _FIND(value) else value
+
+
+def storable(value: Any) -> Any:
+    """``value`` with every string in it as both databases keep it: NUL and lone
+    surrogates become U+FFFD (one character for one, so widths hold); dicts (keys too),
+    lists and tuples are walked, tuples become lists (as JSON has them)."""
+    kind = type(value)
+    if kind is str:
+        return _UNSTORABLE.sub(REPLACEMENT, value) if _FIND(value) else value
+    if kind in _PLAIN:
+        return value
+    if isinstance(value, dict):
+        # Written out for speed: the writer runs this on every record.
+        out = {}
+        for key, item in value.items():
+            if type(key) is str and _FIND(key):
+                key = _UNSTORABLE.sub(REPLACEMENT, key)  # noqa: PLW2901 - the cleaned key
+            kind = type(item)
+            if kind is str:
+                out[key] = _UNSTORABLE.sub(REPLACEMENT, item) if _FIND(item) else item
+            elif kind in _PLAIN:
+                out[key] = item
+            else:
+                out[key] = storable(item)
+        return out
+    if isinstance(value, list | tuple):
+        return [storable(v) for v in value]
+    if isinstance(value, str):  # a str subclass
+        return storable_text(value)
+    return value
 
 
 def _cut(value: str | None, width: int) -> str | None:
@@ -131,6 +187,7 @@ class AuditRecord:
                 prefiltered=verdict.prefiltered,
                 verdict=verdict.to_dict(),
             )
+        check = storable(check)
         if not self.opens_review:
             return check, None
         review = {
@@ -147,7 +204,7 @@ class AuditRecord:
             "content_type": check["content_type"],
             "content": text if keep_content else (verdict.masked_text if verdict else None),
         }
-        return check, review
+        return check, storable(review)
 
 
 @attrs.frozen(slots=True, kw_only=True)

@@ -20,7 +20,7 @@ callbacks, or a callback and an adoption, complete a check once between them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any, Literal
 
 import attrs
@@ -31,6 +31,7 @@ from moderation_core._model import Decision, Verdict, WebhookEvent
 from moderation_core._replay import dedupe_key
 
 from ._outbox import CHECK_COMPLETED, enqueue
+from ._records import storable, storable_text
 from ._schema import callbacks, checks, reviews
 
 __all__ = [
@@ -73,19 +74,26 @@ class Completion:
 
 
 def _cut(value: str | None, width: int) -> str | None:
-    return value if value is None or len(value) <= width else value[:width]
+    """Cut to the column's width, as the database keeps text (``storable``)."""
+    if value is None:
+        return None
+    return storable_text(value if len(value) <= width else value[:width])
 
 
 def event_key(event: WebhookEvent) -> str:
-    """The callback's durable dedupe key: its ``event_id``, or for a parser that sets
-    none, ``dedupe_key`` of the provider type, request id and payload. A key longer
-    than the column is hashed to fit, so it still dedupes."""
+    """The callback's durable dedupe key: its ``event_id`` under its provider type (two
+    vendors' ids may coincide: one must not pass for the other's duplicate), or for a
+    parser that sets none, ``dedupe_key`` of the provider type, request id and payload.
+    A key longer than the column is hashed to fit, so it still dedupes."""
+    kind = event.provider_type
     key = event.event_id
     if key is None:
-        key = dedupe_key(event.provider_type, event.request_id, dict(event.raw))
+        key = dedupe_key(kind, event.request_id, dict(event.raw))
+    elif not key.startswith(f"{kind}:"):  # Tencent's ``dedupe_key`` carries it already
+        key = f"{kind}:{key}"
     if len(key) > _WIDTHS["event_id"]:
         key = dedupe_key("long-event-id", key)
-    return key
+    return storable_text(key)
 
 
 def complete(
@@ -128,11 +136,29 @@ def complete(
 
 
 def adopt_orphans(
-    engine: sa.Engine, *, clock: Callable[[], float], since: float, limit: int = 100
+    engine: sa.Engine,
+    *,
+    clock: Callable[[], float],
+    since: float,
+    limit: int = 100,
+    providers: Mapping[str, Collection[str]] | None = None,
 ) -> list[Completion]:
     """Complete the orphaned callbacks received since ``since`` whose pending check has
     reached the store after them; each is then linked to its check. Returns what was
-    completed (for the ``check_completed`` hook and the outbox's wake-up)."""
+    completed (for the ``check_completed`` hook and the outbox's wake-up).
+
+    ``providers`` maps a provider type to the config names of its providers, as
+    ``complete`` takes them: an orphan completes only a check of a provider of its own
+    type (two vendors' request ids may coincide); a type not in it, or no mapping,
+    matches on the request id alone."""
+    names = providers or {}
+    own_vendor = sa.or_(
+        callbacks.c.provider_type.not_in(list(names)),
+        *(
+            sa.and_(callbacks.c.provider_type == kind, checks.c.provider.in_(list(named)))
+            for kind, named in names.items()
+        ),
+    )
     waiting = (
         sa.select(
             callbacks.c.event_id,
@@ -148,6 +174,7 @@ def adopt_orphans(
             sa.exists()
             .where(checks.c.request_id == callbacks.c.request_id)
             .where(checks.c.status == "pending")
+            .where(own_vendor)
         )
         .order_by(callbacks.c.received_at)
         .limit(limit)
@@ -167,7 +194,9 @@ def adopt_orphans(
         # Two workers may adopt one orphan at once: completing is a compare-and-set,
         # so one of them turns the check final and the other finds nothing to do.
         with engine.begin() as connection:
-            done = _complete_checks(connection, row.request_id, verdict, clock(), None)
+            done = _complete_checks(
+                connection, row.request_id, verdict, clock(), names.get(row.provider_type)
+            )
             if done:
                 _link(connection, row.event_id, done[0].check_id)
         if done:
@@ -194,7 +223,7 @@ def _record_callback(connection: sa.Connection, key: str, event: WebhookEvent, n
         "request_id": _cut(event.request_id, _WIDTHS["request_id"]),
         "check_id": None,
         "received_at": now,
-        "verdict": event.verdict.to_dict(),
+        "verdict": storable(event.verdict.to_dict()),
     }
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     statement = (
@@ -247,7 +276,7 @@ def _finish(
     connection: sa.Connection, row: sa.Row[Any], vendor: Verdict, now: float
 ) -> CompletedCheck | None:
     final = _final_verdict(row, vendor)
-    form = final.to_dict()
+    form: dict[str, Any] = storable(final.to_dict())
     turned = connection.execute(
         checks.update()
         .where(checks.c.check_id == row.check_id)
@@ -259,7 +288,7 @@ def _finish(
             label=final.label.name,
             sublabel=_cut(final.sublabel, 256),
             score=final.score,
-            keywords=list(final.keywords),
+            keywords=form["keywords"],
             verdict=form,
         )
     )
@@ -291,11 +320,11 @@ def _open_review(connection: sa.Connection, row: sa.Row[Any], final: Verdict, no
             decision=final.decision.name,
             label=final.label.name,
             sublabel=_cut(final.sublabel, 256),
-            keywords=list(final.keywords),
+            keywords=storable(list(final.keywords)),
             sender=row.sender,
             scene=row.scene,
             content_type=row.content_type,
-            content=row.content if row.content is not None else final.masked_text,
+            content=row.content if row.content is not None else storable(final.masked_text),
         )
         .on_conflict_do_nothing()
     )

@@ -24,7 +24,7 @@ from typing import Any, Final, Literal
 import attrs
 import sqlalchemy as sa
 
-from moderation_core._errors import InvalidContent, ModerationError
+from moderation_core._errors import InvalidContent, ReviewClosed, ReviewNotFound
 from moderation_core._model import is_unicode
 
 from ._outbox import REVIEW_DECIDED, enqueue
@@ -49,19 +49,6 @@ MAX_PAGE: Final = 500
 MAX_REVIEWER: Final = 256  # reviews.reviewer
 MAX_NOTE: Final = 4000
 _MAX_ID: Final = 2**31 - 1  # an INTEGER key on PostgreSQL
-
-
-class ReviewNotFound(ModerationError, LookupError):
-    """No review item has this id."""
-
-
-class ReviewClosed(ModerationError):
-    """The item was already decided; ``item`` says by whom, when and how."""
-
-    def __init__(self, item: ReviewItem) -> None:
-        self.item = item
-        by = f" by {item.reviewer}" if item.reviewer else ""
-        super().__init__(f"review {item.id} is already {item.status}{by}; it cannot be decided")
 
 
 @attrs.frozen(kw_only=True)

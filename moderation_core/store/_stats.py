@@ -18,7 +18,6 @@ import re
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Final, Literal
 
 import sqlalchemy as sa
@@ -26,9 +25,9 @@ import sqlalchemy as sa
 from moderation_core._config import Config
 from moderation_core._errors import ConfigError, InvalidContent
 
-from ._engine import create_store_engine, shown_url, store_url
+from ._engine import shown_url
+from ._open import open_engine
 from ._schema import checks, reviews
-from ._settings import store_settings
 from ._store import schema_revision
 
 __all__ = [
@@ -395,19 +394,7 @@ def reading_engine(config: Config) -> sa.Engine:
     """An engine on ``config``'s store for reading figures (``moderation stats``): a
     ConfigError when there is no ``[store]``, no SQLite file (reading must not create
     an empty one), or no store tables in the database."""
-    settings = store_settings(config)
-    if settings is None:
-        raise ConfigError(
-            f"{config.source} has no [store] table: statistics are read from the store "
-            "(docs/store.md)"
-        )
-    url = store_url(settings.url, config.base_dir)
-    if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).is_file()):
-        raise ConfigError(
-            f"[store] url {shown_url(url)}: there is no database file yet "
-            "(moderation serve creates it; so does moderation db upgrade)"
-        )
-    engine = create_store_engine(url)
+    engine = open_engine(config, purpose="statistics are read from the store")
     try:
         with engine.connect() as connection:
             revision = schema_revision(connection)
@@ -417,7 +404,7 @@ def reading_engine(config: Config) -> sa.Engine:
     if revision is None:
         engine.dispose()
         raise ConfigError(
-            f"[store] url {shown_url(url)} has no store tables: run "
+            f"[store] url {shown_url(engine.url)} has no store tables: run "
             "moderation db upgrade --config <your config>"
         )
     return engine

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from moderation_core._errors import ConfigError, ModerationError
+from moderation_core._errors import ConfigError, StoreUnavailable
 
 from ._engine import _MIGRATIONS, create_store_engine, shown_url, store_url, upgrade_connection
 from ._journal import Journal
@@ -46,11 +46,6 @@ Clock = Callable[[], float]
 
 # How often the writer purges by ``retention``, in seconds of the store's clock.
 PURGE_EVERY = 3600.0
-
-
-class StoreUnavailable(ModerationError):
-    """The store's database did not answer a read (``Moderator.result``); the API
-    answers 503. Writes never raise this: they wait in the journal."""
 
 
 class SchemaBehind(ConfigError):
@@ -198,6 +193,8 @@ class Store:
         """The check with this id (pending or final), None when unknown. A check still
         on its way to the database is found too. StoreUnavailable when the database
         does not answer."""
+        if "\x00" in check_id:  # no check id holds one; PostgreSQL would refuse the query
+            return None
         waiting = self.writer.waiting(check_id)
         if waiting is not None:
             check, _ = waiting.rows(keep_content=self.settings.keep_content)

@@ -7,7 +7,15 @@ as a batch is full, and inserts each batch with one executemany in one transacti
 When the database does not answer, a batch goes to the journal (``_journal``) and
 the thread tries again with growing pauses; once it answers, the journal is replayed
 first, then the queue. A full queue sends records straight to the journal: a check
-never waits for the database and no record is dropped.
+never waits for the database.
+
+When the journal cannot be written either (disk full, folder gone or not a folder),
+a batch goes back to the front of the queue and the writer tries both again with the
+same growing pauses; ``flush`` answers False meanwhile. The queue then grows past
+``queue_size`` up to a hard ceiling (``memory_ceiling``, twice ``queue_size`` unless
+given); only past it, or when the store closes with records neither took, are records
+dropped: counted in ``dropped`` and logged at error, never silently. Nothing a caller
+does ever raises from here: a check goes on whatever the disk does.
 
 Inserts are insert-or-ignore by ``check_id`` (and ``reviews.check_id``), which is
 what makes a replay after a crash harmless. A batch the database refuses for its
@@ -18,6 +26,7 @@ alone is kept in the journal's ``rejected.jsonl``, never dropped.
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import threading
 import time
@@ -41,6 +50,9 @@ log = logging.getLogger("moderation_core.store")
 # Pauses between attempts while the database is away: from the first, doubling.
 RETRY_FIRST = 0.5
 RETRY_MAX = 30.0
+# Records kept in memory while neither the database nor the journal takes them, as a
+# multiple of ``queue_size`` (``memory_ceiling`` unset).
+CEILING_FACTOR = 2
 
 
 def _insert_ignoring(engine_or_connection: sa.Connection, table: sa.Table, key: str) -> Any:
@@ -91,16 +103,20 @@ class Writer:
         ready: Callable[[sa.Connection], None] | None = None,
         periodic: Callable[[], None] | None = None,
         reachable: bool = True,
+        memory_ceiling: int | None = None,
     ) -> None:
         """``ready(connection)`` runs before the first write after every outage (the
         schema check); ``periodic()`` runs every wake-up (retention purges);
-        ``reachable`` is whether the database answered (and ``ready`` passed) at open."""
+        ``reachable`` is whether the database answered (and ``ready`` passed) at open;
+        ``memory_ceiling``: records kept in memory, at most, while neither the database
+        nor the journal takes them (default: twice ``queue_size``)."""
         self._engine = engine
         self._journal = journal
         self._keep_content = keep_content
         self._batch_size = batch_size
         self._interval = flush_interval
         self._queue_size = queue_size
+        self._ceiling = max(memory_ceiling or CEILING_FACTOR * queue_size, queue_size)
         self._ready = ready
         self._periodic = periodic
         self._queue: collections.deque[AuditRecord | _Barrier] = collections.deque()
@@ -109,6 +125,13 @@ class Writer:
         self._away = False
         self._next_try = 0.0
         self._pause = RETRY_FIRST
+        # The journal's own outage: when its disk refused, and when to try it again.
+        self._faults = threading.Lock()  # the callers' threads and the writer's meet here
+        self._journal_down = False
+        self._journal_next_try = 0.0
+        self._journal_pause = RETRY_FIRST
+        self._dropped = 0
+        self._drop_logged = False
         if not reachable:
             self._went_away(None)
         # The batch being written: a record leaves the queue only once in here, and
@@ -120,19 +143,41 @@ class Writer:
     # -- the callers' side ----------------------------------------------------------
 
     def record(self, record: AuditRecord) -> None:
+        """Queue ``record``; never blocks, never raises (the check goes on)."""
         queue = self._queue
         if len(queue) >= self._queue_size:
             # The database is slow or away: to disk now rather than block or drop.
-            self._journal.append([record.rows(keep_content=self._keep_content)], sync=False)
-            self._wake.set()
-            return
+            if self._spill(record):
+                return
+            if len(queue) >= self._ceiling:
+                self._drop(
+                    1,
+                    f"memory is full ({self._ceiling} records wait) and neither the "
+                    f"database nor the journal in {self._journal.folder} takes records",
+                )
+                return
         queue.append(record)
         if len(queue) >= self._batch_size:
             self._wake.set()
 
+    def _spill(self, record: AuditRecord) -> bool:
+        """``record`` into the journal from the caller's thread; False when the journal
+        is down (the record then stays in memory, up to the ceiling)."""
+        if self._journal_down and time.monotonic() < self._journal_next_try:
+            return False
+        try:
+            self._journal.append([record.rows(keep_content=self._keep_content)], sync=False)
+        except Exception as exc:  # the disk's trouble must not become the check's
+            self._journal_failed(exc)
+            return False
+        self._journal_back("the journal")
+        self._wake.set()
+        return True
+
     def flush(self, timeout: float | None = None, *, replay: bool = True) -> bool:
         """Wait until every record recorded so far is in the database (True) or, when
-        it is away or ``timeout`` passes, at least in the journal (False)."""
+        it is away or ``timeout`` passes, at least in the journal (False; also False
+        while the journal cannot be written either and they wait in memory)."""
         if not self._thread.is_alive():
             return False
         barrier = _Barrier(replay=replay)
@@ -155,6 +200,23 @@ class Writer:
         """True while the last attempt to reach the database failed."""
         return self._away
 
+    @property
+    def degraded(self) -> bool:
+        """True while neither the database nor the journal takes records: they wait
+        in memory (``flush`` answers False)."""
+        return self._journal_down
+
+    @property
+    def dropped(self) -> int:
+        """Records lost because neither the database nor the journal took them and
+        memory was full (or the store closed): each one was logged."""
+        return self._dropped
+
+    @property
+    def queued(self) -> int:
+        """Records waiting in memory for the database or the journal (``/metrics``)."""
+        return self._records_queued() + len(self._inflight)
+
     def waiting(self, check_id: str) -> AuditRecord | None:
         """The record with this id if it is still on its way to the database."""
         for pending in (list(self._queue), self._inflight):
@@ -175,20 +237,57 @@ class Writer:
             self._wake.clear()
             try:
                 self._round()
-            except Exception:  # the thread must outlive anything; records stay queued
-                log.exception("store writer: unexpected error (records stay queued)")
-            if self._stopping and not self._queue:
-                self._journal.sync()
+            except Exception:  # the thread must outlive anything
+                self._hold(self._inflight)
+                log.exception(
+                    "store writer: unexpected error; the batch went back to the queue "
+                    "(%d records in memory)",
+                    self._records_queued(),
+                )
+            if self._stopping and self._finished():
                 return
 
+    def _finished(self) -> bool:
+        """At close: done once the queue is empty; records neither the database nor
+        the journal took by then are dropped, loudly."""
+        if self._queue and not self._journal_down:
+            return False
+        held = self._records_queued()
+        self._queue.clear()
+        if held:
+            self._drop(
+                held,
+                f"the store closed before the database or the journal in "
+                f"{self._journal.folder} took them",
+            )
+        with contextlib.suppress(OSError):
+            self._journal.sync()
+        return True
+
+    def _records_queued(self) -> int:
+        return sum(1 for item in list(self._queue) if isinstance(item, AuditRecord))
+
     def _round(self) -> None:
-        self._journal.sync()
+        try:
+            self._journal.sync()
+        except OSError as exc:
+            log.error(
+                "store: the journal in %s could not be synced (%s): records the callers "
+                "spilled to it since the last sync may not survive a crash of this machine",
+                self._journal.folder,
+                type(exc).__name__,
+            )
         batch = self._inflight = []
         queue = self._queue
+        urgent = self._urgent()
         while queue:
             item = queue[0]
             if isinstance(item, _Barrier):
-                self._write(batch)
+                if item.event.is_set():  # answered already (records it waited for were held)
+                    queue.popleft()
+                    continue
+                if not self._write(batch, urgent=urgent):
+                    return
                 batch = self._inflight = []
                 item.in_database = self._settle(force=item.replay)
                 queue.popleft()
@@ -197,9 +296,11 @@ class Writer:
             batch.append(item)  # before it leaves the queue: ``waiting`` sees it throughout
             queue.popleft()
             if len(batch) >= self._batch_size:
-                self._write(batch)
+                if not self._write(batch, urgent=urgent):
+                    return
                 batch = self._inflight = []
-        self._write(batch)
+        if not self._write(batch, urgent=urgent):
+            return
         self._inflight = []
         self._settle(force=False)
         if self._periodic is not None and not self._away:
@@ -208,22 +309,124 @@ class Writer:
             except Exception as exc:  # e.g. the database went away mid-purge
                 log.warning("store: periodic task failed (%s)", type(exc).__name__)
 
-    def _write(self, batch: list[AuditRecord]) -> None:
+    def _urgent(self) -> bool:
+        """Whether this round tries the database and the journal whatever their pauses:
+        the store is closing, or a ``flush`` waits (its caller wants the records in)."""
+        if self._stopping:
+            return True
+        if not (self._away or self._journal_down):
+            return False  # nothing is paused
+        return any(
+            isinstance(item, _Barrier) and item.replay and not item.event.is_set()
+            for item in list(self._queue)
+        )
+
+    def _write(self, batch: list[AuditRecord], *, urgent: bool = False) -> bool:
+        """``batch`` into the database, else the journal; False when neither took it:
+        it is back at the front of the queue, and every ``flush`` waiting is answered
+        False. ``urgent``: try both now, whatever their pauses."""
         if not batch:
-            return
-        keep = self._keep_content
-        rows = [record.rows(keep_content=keep) for record in batch]
+            return True
+        rows = self._rows(batch)
         if self._away or self._journal.has_own:
-            self._settle(force=False)  # the database back (when due) and the journal replayed
-        if self._away or self._journal.has_own:
-            # The database is away, or records wait in the journal: these go behind them.
-            self._journal.append(rows)
-            return
+            self._settle(force=urgent)  # the database back (when due) and the journal replayed
+        if not (self._away or self._journal.has_own):
+            try:
+                self._insert(rows)
+            except Exception as exc:
+                self._went_away(exc)
+            else:
+                self._journal_back("the database")
+                return True
+        # The database is away, or records wait in the journal: these go behind them.
+        if self._journal_down and not urgent and time.monotonic() < self._journal_next_try:
+            self._hold(batch)
+            return False
         try:
-            self._insert(rows)
-        except Exception as exc:
             self._journal.append(rows)
-            self._went_away(exc)
+        except Exception as exc:
+            self._journal_failed(exc)
+            self._hold(batch)
+            return False
+        self._journal_back("the journal")
+        return True
+
+    def _rows(self, batch: list[AuditRecord]) -> list[Rows]:
+        rows: list[Rows] = []
+        for record in batch:
+            try:
+                rows.append(record.rows(keep_content=self._keep_content))
+            except Exception as exc:  # no row can be made of it: it can never be stored
+                log.error(
+                    "store: record %s cannot be made into rows (%s)",
+                    record.check_id,
+                    type(exc).__name__,
+                )
+                self._drop(1, "no row could be made of it")
+        return rows
+
+    def _hold(self, batch: list[AuditRecord]) -> None:
+        """Put ``batch`` back at the front of the queue, in order, and answer every
+        ``flush`` waiting: False, its records are not stored."""
+        self._queue.extendleft(reversed(batch))
+        self._inflight = []
+        for item in list(self._queue):
+            if isinstance(item, _Barrier) and not item.event.is_set():
+                item.in_database = False
+                item.event.set()
+
+    def _journal_failed(self, exc: BaseException) -> None:
+        with self._faults:
+            if self._journal_down:
+                self._journal_pause = min(self._journal_pause * 2, RETRY_MAX)
+            else:
+                self._journal_down = True
+                self._journal_pause = RETRY_FIRST
+                log.error(
+                    "store: the journal in %s cannot be written (%s) while the database "
+                    "is away: records wait in memory (up to %d; past that they are "
+                    "dropped and counted) until one of them takes them",
+                    self._journal.folder,
+                    type(exc).__name__,
+                    self._ceiling,
+                )
+            self._journal_next_try = time.monotonic() + self._journal_pause
+
+    def _journal_back(self, where: str) -> None:
+        """Records are stored again (``where``): the outage of both is over; the
+        journal is tried afresh the next time it is needed."""
+        if not self._journal_down:
+            return
+        with self._faults:
+            if not self._journal_down:
+                return
+            self._journal_down = False
+            self._journal_pause = RETRY_FIRST
+            self._journal_next_try = 0.0
+            self._drop_logged = False
+            log.warning(
+                "store: records are stored again, in %s (%d dropped in all)",
+                where,
+                self._dropped,
+            )
+
+    def _drop(self, count: int, why: str) -> None:
+        """The last resort: ``count`` records lost, counted and logged (at error the
+        first time in an outage, with the running count after)."""
+        with self._faults:
+            self._dropped += count
+            first = not self._drop_logged
+            self._drop_logged = True
+        if first:
+            log.error(
+                "store: %d audit record(s) DROPPED: %s (%d dropped in all, counted in "
+                "Writer.dropped)",
+                count,
+                why,
+                self._dropped,
+            )
+        else:
+            log.debug("store: %d more audit record(s) dropped (%d in all)", count, self._dropped)
 
     def _settle(self, *, force: bool) -> bool:
         """Replay the journal if due (``force``: now, whatever the pause); True when

@@ -21,7 +21,7 @@ from moderation_core.store import outbox
 from tests.service.helpers import LOCAL_ONLY, running
 from tests.store.audit_rows import T0, insert_checks, insert_review
 from tests.store.conftest import database_url, store_engine  # noqa: F401 - fixtures
-from tests.store.webhook_receiver import WebhookReceiver
+from tests.store.webhook_receiver import WebhookReceiver, first_pass
 
 KEY = "test-api-key-0123456789"
 AUTH = {"authorization": f"Bearer {KEY}"}
@@ -212,6 +212,31 @@ async def test_a_review_verdict_is_decided_and_the_app_told_by_its_webhook(
         assert event["data"]["decision"] == "approve"
         assert event["data"]["check_id"] == verdict["check_id"]
         assert event["data"]["reviewer"] == "ana"
+
+
+async def test_a_decision_is_sent_at_once_not_at_the_next_poll(
+    database_url: str,  # noqa: F811 - the fixture
+    store_engine: sa.Engine,  # noqa: F811 - migrated before the app opens it
+) -> None:
+    secret = "whsec-test-0123456789"
+    review_id = insert_review(store_engine, check_id="c-wake", opened_at=T0)
+    with WebhookReceiver(secret) as receiver:
+        config = store_config(database_url)
+        # An hour between polls: only the decision's own wake-up can send the event.
+        notify = {"url": receiver.url, "secret": secret, "poll_interval": 3600}
+        config["serve"] = {**config["serve"], "notify": notify}
+        app = create_app(config)
+        async with running(app) as client:
+            await first_pass(app)
+            decided = await client.post(
+                f"/v1/reviews/{review_id}",
+                json={"decision": "reject", "reviewer": "ana"},
+                headers=AUTH,
+            )
+            assert decided.status_code == 200, decided.text
+            (received,) = await receiver.arrival(1)
+    assert received.event["type"] == "review.decided"
+    assert received.event["data"]["check_id"] == "c-wake"
 
 
 async def test_two_decisions_at_once_have_one_winner(

@@ -19,7 +19,8 @@ from click.testing import CliRunner
 from moderation_core._cli import main
 from moderation_core._errors import ConfigError
 from moderation_core.service import create_app
-from moderation_core.store import Store, StoreSettings, checks, head_revision
+from moderation_core.store import Store, StoreSettings, checks, head_revision, outbox
+from moderation_core.store._outbox import enqueue
 from moderation_core.store._store import SchemaBehind
 from tests.service.helpers import LOCAL_ONLY, running, write_toml
 from tests.store.conftest import database_url  # noqa: F401 - the fixture
@@ -79,8 +80,85 @@ async def test_a_checked_verdict_is_read_back_by_its_check_id(client: httpx.Asyn
 async def test_an_evaluate_answer_carries_its_check_id(client: httpx.AsyncClient) -> None:
     answer = await client.post("/v1/evaluate", json={"contents": ["hello"]}, headers=AUTH)
     check_id = answer.json()["verdict"]["check_id"]
+    assert answer.json()["check_id"] == check_id
     stored = (await client.get(f"/v1/checks/{check_id}", headers=AUTH)).json()
     assert (stored["kind"], stored["action"]) == ("evaluate", "ALLOW")
+
+
+async def test_an_evaluate_without_a_verdict_carries_its_check_id(
+    database_url: str,  # noqa: F811 - the fixture
+    tmp_path: Path,
+) -> None:
+    migrated(database_url, tmp_path)
+    config = store_config(database_url, tmp_path) | {"policy": {"trusted_senders": ["ops-*"]}}
+    async with running(create_app(config)) as client:
+        answer = await client.post(
+            "/v1/evaluate", json={"contents": ["anything"], "sender": "ops-7"}, headers=AUTH
+        )
+        outcome = answer.json()
+        assert (outcome["action"], outcome["verdict"]) == ("ALLOW", None)
+        stored = await client.get(f"/v1/checks/{outcome['check_id']}", headers=AUTH)
+        assert stored.status_code == 200, stored.text
+        document = (await client.get("/openapi.json")).json()
+    body = stored.json()
+    assert (body["kind"], body["action"], body["verdict"]) == ("evaluate", "ALLOW", None)
+    schema = {"$ref": "#/components/schemas/Outcome", "components": document["components"]}
+    jsonschema.Draft202012Validator(schema).validate(outcome)
+
+
+def gauge(text: str, name: str) -> float:
+    """A sample's value in a Prometheus exposition (``name`` with its labels)."""
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
+async def test_metrics_show_the_outbox_the_writer_and_the_journal(
+    database_url: str,  # noqa: F811 - the fixture
+    tmp_path: Path,
+) -> None:
+    migrated(database_url, tmp_path)
+    app = create_app(store_config(database_url, tmp_path))
+    async with running(app) as client:
+        store = app.state.service.store
+        with store.engine.begin() as connection:
+            for n in range(3):
+                enqueue(connection, event_type="review.decided", payload={"n": n}, now=1.0)
+            connection.execute(sa.update(outbox).where(outbox.c.id == 1).values(status="dead"))
+        (tmp_path / "journal").mkdir(exist_ok=True)
+        (tmp_path / "journal" / "rejected.jsonl").write_bytes(b'{"c": {}, "r": null}\n')
+        text = (await client.get("/metrics")).text
+    assert gauge(text, 'moderation_outbox_events{status="pending"}') == 2
+    assert gauge(text, 'moderation_outbox_events{status="dead"}') == 1
+    assert gauge(text, "moderation_store_database_up") == 1
+    assert gauge(text, "moderation_store_queued_records") == 0
+    assert gauge(text, "moderation_store_dropped_records") == 0
+    assert gauge(text, 'moderation_store_journal_bytes{file="waiting"}') == 0
+    assert gauge(text, 'moderation_store_journal_bytes{file="rejected"}') == 21
+
+
+async def test_metrics_answer_while_the_store_is_away(
+    database_url: str,  # noqa: F811 - the fixture
+    tmp_path: Path,
+) -> None:
+    outage = Outage(database_url, tmp_path)
+    try:
+        migrated(outage.url, tmp_path)
+        app = create_app(store_config(outage.url, tmp_path))
+        async with running(app) as client:
+            outage.down()
+            checked = await client.post("/v1/check", json={"contents": ["hi"]}, headers=AUTH)
+            assert checked.status_code == 200
+            store = app.state.service.store
+            assert not await asyncio.to_thread(store.flush)  # into the journal
+            text = (await client.get("/metrics")).text
+            outage.up()
+            assert await asyncio.to_thread(store.flush)
+    finally:
+        outage.close()
+    assert gauge(text, "moderation_store_database_up") == 0
+    assert gauge(text, 'moderation_store_journal_bytes{file="waiting"}') > 0
 
 
 async def test_an_unknown_check_is_a_404_problem(client: httpx.AsyncClient) -> None:

@@ -174,6 +174,143 @@ def test_a_vendor_verdict_is_billable(
     assert (row["provider"], row["decision"], row["billable"]) == ("a", "REVIEW", 1)
 
 
+def fake_store(url: str, tmp_path: Path) -> dict[str, Any]:
+    return {"store": {"url": url, "journal": str(tmp_path / "journal"), "auto_upgrade": True}}
+
+
+def sent_items(*vendors: FakeVendor) -> int:
+    """The items the fake vendors were sent (what a vendor bills)."""
+    return sum(len(body["items"]) for vendor in vendors for body in vendor.checks)
+
+
+def test_billable_counts_each_chunk_of_a_split_long_text(
+    database_url: str, tmp_path: Path, plugin_manager: pluggy.PluginManager
+) -> None:
+    cfg = fake_providers(("a", {"max_text_bytes": 60}), batch_window=0)
+    vendor = FakeVendor()
+    long_text = "please review " + "x" * 200  # split into several chunks of 60 bytes
+    with Moderator(
+        cfg | fake_store(database_url, tmp_path),
+        plugin_manager=plugin_manager,
+        transport=routed({"a": vendor}),
+    ) as mod:
+        verdict = mod.check(long_text)
+        short = mod.check("short and fine")
+        assert mod.store is not None
+        assert mod.store.flush()
+        stored = {r["check_id"]: r for r in rows(mod.store)}
+    chunks = sent_items(vendor) - 1
+    assert chunks >= 4
+    assert stored[verdict.check_id]["billable"] == chunks
+    assert stored[short.check_id]["billable"] == 1
+    assert verdict.decision is Decision.REVIEW  # the chunk that says "review" decides
+
+
+def test_billable_is_one_per_content_of_a_batch(
+    database_url: str, tmp_path: Path, plugin_manager: pluggy.PluginManager
+) -> None:
+    cfg = fake_providers(("a", {"batch_size": 10}), batch_window=0)
+    vendor = FakeVendor()
+    with Moderator(
+        cfg | fake_store(database_url, tmp_path),
+        plugin_manager=plugin_manager,
+        transport=routed({"a": vendor}),
+    ) as mod:
+        verdicts = mod.check_many(["one", "please review", "three"])
+        assert mod.store is not None
+        assert mod.store.flush()
+        stored = {r["check_id"]: r for r in rows(mod.store)}
+    assert len(vendor.checks) == 1  # one batch request ...
+    assert [stored[v.check_id]["billable"] for v in verdicts] == [1, 1, 1]  # ... of 3 items
+    assert sum(r["billable"] for r in stored.values()) == sent_items(vendor)
+
+
+def test_billable_counts_every_provider_strictest_asked(
+    database_url: str, tmp_path: Path, plugin_manager: pluggy.PluginManager
+) -> None:
+    cfg = fake_providers(
+        ("a", {"max_text_bytes": 60}), ("b", {}), ("local", {}), strategy="strictest"
+    )
+    cfg["providers"]["local"] = {"type": "local"}
+    a, b = FakeVendor(), FakeVendor()
+    long_text = "block " + "y" * 150
+    with Moderator(
+        cfg | fake_store(database_url, tmp_path),
+        plugin_manager=plugin_manager,
+        transport=routed({"a": a, "b": b}),
+    ) as mod:
+        short = mod.check("please review")
+        long = mod.check(long_text)
+        assert mod.store is not None
+        assert mod.store.flush()
+        stored = {r["check_id"]: r for r in rows(mod.store)}
+    assert stored[short.check_id]["billable"] == 2  # a and b; the local engine is free
+    assert stored[long.check_id]["billable"] == sent_items(a, b) - 2  # a's chunks, b's one
+    assert long.decision is Decision.BLOCK
+    assert sum(r["billable"] for r in stored.values()) == sent_items(a, b)
+
+
+def test_billable_of_an_evaluate_counts_every_content_checked(
+    database_url: str, tmp_path: Path, plugin_manager: pluggy.PluginManager
+) -> None:
+    cfg = fake_providers(("a", {}), batch_window=0)
+    vendor = FakeVendor()
+    with Moderator(
+        cfg | fake_store(database_url, tmp_path),
+        plugin_manager=plugin_manager,
+        transport=routed({"a": vendor}),
+    ) as mod:
+        outcome = mod.evaluate(
+            [Content.text("fine"), Content.image("https://example.com/a.png")], sender="u1"
+        )
+        assert mod.store is not None
+        assert mod.store.flush()
+        (row,) = rows(mod.store)
+    assert row["check_id"] == outcome.check_id
+    assert row["billable"] == sent_items(vendor) == 2
+
+
+def test_cached_verdicts_cost_nothing(
+    database_url: str, tmp_path: Path, plugin_manager: pluggy.PluginManager
+) -> None:
+    cfg = fake_providers(("a", {"max_text_bytes": 60}), batch_window=0, cache={})
+    vendor = FakeVendor()
+    long_text = "z" * 150
+    with Moderator(
+        cfg | fake_store(database_url, tmp_path),
+        plugin_manager=plugin_manager,
+        transport=routed({"a": vendor}),
+    ) as mod:
+        first = mod.check(long_text)
+        again = mod.check(long_text)
+        assert mod.store is not None
+        assert mod.store.flush()
+        stored = {r["check_id"]: r for r in rows(mod.store)}
+    assert again.cached
+    assert stored[first.check_id]["billable"] == sent_items(vendor) > 1
+    assert stored[again.check_id]["billable"] == 0
+
+
+def test_an_evaluate_without_a_verdict_has_a_check_id(database_url: str, tmp_path: Path) -> None:
+    cfg = config(database_url, tmp_path) | {"policy": {"trusted_senders": ["ops-*"]}}
+    with Moderator(cfg) as mod:
+        trusted = mod.evaluate("anything at all", sender="ops-1")
+        checked = mod.evaluate("nice weather", sender="u1")
+        assert trusted.check_id is not None
+        found = mod.result(trusted.check_id)
+        assert mod.store is not None
+        assert mod.store.flush()
+        again = mod.result(trusted.check_id)
+    assert trusted.verdict is None
+    assert trusted.to_dict()["check_id"] == trusted.check_id
+    assert checked.verdict is not None
+    assert checked.check_id == checked.verdict.check_id
+    for stored in (found, again):
+        assert stored is not None
+        assert (stored.kind, stored.action, stored.verdict) == ("evaluate", "ALLOW", None)
+    assert Moderator().evaluate("hello").check_id is None  # no store, no record
+
+
 def test_a_pending_verdict_is_stored_pending_with_its_request_id(
     database_url: str, tmp_path: Path
 ) -> None:

@@ -32,7 +32,7 @@ from moderation_core.store import callbacks, create_store_engine, outbox, store_
 from moderation_tencent_chat.emulator import TencentChatEmulator, make_emulator
 from tests import fake_secrets as secrets
 from tests.service.helpers import running, serve_processes, stop, write_toml
-from tests.store.webhook_receiver import WebhookReceiver
+from tests.store.webhook_receiver import WebhookReceiver, first_pass
 
 SDKAPPID = 1400000000
 NOTIFY_SECRET = "whsec-media-results-0123456789"
@@ -64,7 +64,9 @@ def receiver() -> Iterator[WebhookReceiver]:
         yield running_receiver
 
 
-def config(vendor_url: str, database_url: str, receiver_url: str) -> dict[str, Any]:
+def config(
+    vendor_url: str, database_url: str, receiver_url: str, poll_interval: float = 0.2
+) -> dict[str, Any]:
     return {
         "moderation": {"providers": ["tencent"]},
         "providers": {
@@ -79,7 +81,11 @@ def config(vendor_url: str, database_url: str, receiver_url: str) -> dict[str, A
         "serve": {
             "api_keys": [KEY],
             "hooks": {"tencent_chat": {"sdkappid": SDKAPPID}},
-            "notify": {"url": receiver_url, "secret": NOTIFY_SECRET, "poll_interval": 0.2},
+            "notify": {
+                "url": receiver_url,
+                "secret": NOTIFY_SECRET,
+                "poll_interval": poll_interval,
+            },
         },
         "store": {"url": database_url, "flush_interval": 0.05, "auto_upgrade": True},
     }
@@ -164,6 +170,28 @@ async def test_a_pending_audio_check_is_completed_once_and_announced_once(
         engine.dispose()
     assert [tuple(row) for row in sent] == [("delivered", 1)]
     assert kept == [check_id]
+
+
+async def test_a_completed_check_is_announced_at_once_not_at_the_next_poll(
+    database_url: str,
+    vendor: tuple[TencentChatEmulator, EmulatorServer],
+    receiver: WebhookReceiver,
+) -> None:
+    emulator, server = vendor
+    # An hour between polls: only the callback's own wake-up can send the event.
+    app = create_app(config(server.url, database_url, receiver.url, poll_interval=3600))
+    async with running(app) as client:
+        await first_pass(app)
+        checked = await client.post(
+            "/v1/check", json={"contents": [{"type": "audio", "value": CLIP}]}, headers=AUTH
+        )
+        check_id = checked.json()["results"][0]["verdict"]["check_id"]
+        (request_id,) = emulator.pending
+        query, body = emulator.result_notify(request_id)
+        answer = await client.post("/v1/hooks/tencent_chat", params=query, content=body)
+        assert answer.json() == ACK
+        await receiver.arrival(1)
+    assert_one_signed_event(receiver, check_id)
 
 
 async def test_a_result_for_no_known_check_is_acknowledged_and_kept_as_an_orphan(

@@ -95,3 +95,14 @@ class WebhookReceiver:
         while time.monotonic() < deadline and len(self.events()) < count:
             await asyncio.sleep(0.05)
         return self.events()
+
+
+async def first_pass(app: Any) -> None:
+    """Wait for the delivery loop's first pass (at start): after it, the loop sleeps
+    until its next poll unless something wakes it."""
+    loop = app.state.media_results
+    for _ in range(600):
+        if loop.passes:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the delivery loop made no pass")
