@@ -25,7 +25,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Self, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, Literal, Self, TypeVar, overload
 
 import attrs
 import httpx
@@ -109,6 +109,17 @@ def _collector_paused(pause: bool) -> Iterator[None]:
         yield
     finally:
         gc.enable()
+
+
+_NO_CONTEXT: Final = CheckContext()
+
+
+def _context(scene: str | None, sender: str | None, receiver: str | None) -> CheckContext:
+    """The check's context; the one empty context when none is given (most checks),
+    without making and validating a new one."""
+    if scene is None and sender is None and receiver is None:
+        return _NO_CONTEXT
+    return CheckContext(scene, sender, receiver)
 
 
 def _unlimited_text(caps: Capabilities) -> bool:
@@ -307,17 +318,19 @@ class BaseModerator(abc.ABC, Generic[TransportT, ClientT]):
         self, message: CheckInput | Iterable[CheckInput], context: CheckContext
     ) -> Steps[Outcome]:
         assert self._audit is not None  # noqa: S101 - called only with a store
-        from .store._audit import message_contents  # noqa: PLC0415 - beside its use
+        from .store._audit import Tally, message_contents  # noqa: PLC0415 - beside its use
 
         started = time.perf_counter()
         if not isinstance(message, str | Content | list | tuple):
             message = list(message)  # read twice: by policy and for the record
+        tally = Tally()  # the vendor items its checks paid for
+        flow = self._audit.counting(self._policy.evaluate(message, context), tally)
         try:
-            outcome = yield from self._served(self._policy.evaluate(message, context))
+            outcome = yield from self._served(flow)
         except (AllProvidersFailed, ProviderError) as exc:
-            self._audit.evaluated(message_contents(message), exc, context, started)
+            self._audit.evaluated(message_contents(message), exc, context, started, tally)
             raise
-        audited = self._audit.evaluated(message_contents(message), outcome, context, started)
+        audited = self._audit.evaluated(message_contents(message), outcome, context, started, tally)
         return outcome if audited is None else audited
 
     @classmethod
@@ -346,7 +359,7 @@ class BaseModerator(abc.ABC, Generic[TransportT, ClientT]):
     ) -> Steps[Verdict]:
         """Check one text (a str) or Content; raises AllProvidersFailed if no provider
         could answer (unless ``fail_mode`` says otherwise)."""
-        context = CheckContext(scene, sender, receiver)
+        context = _context(scene, sender, receiver)
         if self._audit is not None:  # the store's hook
             return self._single((yield from self._audited_check((item,), context, False)))
         return self._single((yield from self._verdicts(self._prepare((item,)), context)))
@@ -386,16 +399,14 @@ class BaseModerator(abc.ABC, Generic[TransportT, ClientT]):
         instead of raising it; without, the first such error is raised."""
         items = items if isinstance(items, list | tuple) else list(items)
         if self._audit is not None:  # the store's hook
-            context = CheckContext(scene, sender, receiver)
+            context = _context(scene, sender, receiver)
             results = yield from self._audited_check(items, context, return_exceptions)
             return self._many(results, return_exceptions)
-        pause = self._pauses_collector and len(items) >= _PAUSE_GC_AT and not self._lanes
-        with _collector_paused(pause):
-            return (
-                yield from self._each(
-                    items, CheckContext(scene, sender, receiver), return_exceptions
-                )
-            )
+        context = _context(scene, sender, receiver)
+        if self._pauses_collector and len(items) >= _PAUSE_GC_AT and not self._lanes:
+            with _collector_paused(True):
+                return (yield from self._each(items, context, return_exceptions))
+        return (yield from self._each(items, context, return_exceptions))
 
     def _evaluate(
         self,
@@ -408,7 +419,7 @@ class BaseModerator(abc.ABC, Generic[TransportT, ClientT]):
         """Apply the ``[policy]`` to one message (a str, a Content, or several contents,
         e.g. ``Content.from_custom(...)``): an Outcome with the action, the text that may
         be delivered, the reason and the verdict (see docs/policy.md)."""
-        context = CheckContext(scene, sender, receiver)
+        context = _context(scene, sender, receiver)
         if self._audit is not None:  # the store's hook
             return self._audited_evaluate(message, context)
         return self._served(self._policy.evaluate(message, context))
@@ -572,24 +583,45 @@ class BaseModerator(abc.ABC, Generic[TransportT, ClientT]):
             if self._inline(jobs):
                 ran = []
                 for job in jobs:
-                    ran.append((yield from self._unlaned(job, context)))  # noqa: PERF401 - a yield
+                    outcome = yield from self._inline_job(job, context, deadline)
+                    ran.append(outcome)
             else:
                 ran = yield functools.partial(self._run_jobs, jobs, context, deadline)
             outcomes = self._note_outcomes(jobs, ran)
 
     def _inline(self, jobs: list[Job]) -> bool:
-        """Whether the jobs run inside the plan, with no step of their own: every one is
-        for a provider that sends no requests (nothing to wait for, so one after another
-        is as quick as at once, without a step, a task or a runner per job) and within
-        the mode's ``_inline_chars``."""
+        """Whether the jobs run inside the plan, one after another, rather than as a step
+        the mode runs (``_run_jobs``): the same plans, without a step, a runner and a
+        task or two per job. So is every job that needs nothing else of the mode - no
+        retries (the mode sleeps between them), no batcher, no worker thread for a long
+        text (more than the mode's ``_inline_chars``) - when the mode would run them one
+        after another anyway: a blocking moderator always, an async one when there is
+        a single job or none of them sends a request (nothing to wait for at once)."""
         lanes = self._lanes
         most = self._inline_chars
+        alone = len(jobs) == 1 or not self._mode.asynchronous
         for job in jobs:
-            if job.provider.name in lanes:
-                return False
-            if most is not None and sum(len(c.value) for c in job.contents) > most:
-                return False
+            lane = lanes.get(job.provider.name)
+            if lane is not None:
+                if not alone or lane.retries or self._batchable(job, lane):
+                    return False
+            elif most is not None:
+                size = 0
+                for content in job.contents:
+                    size += len(content.value)
+                if size > most:
+                    return False
         return True
+
+    def _inline_job(self, job: Job, context: CheckContext, deadline: float) -> Steps[JobOutcome]:
+        """One job's outcome, run inside the plan (see ``_inline``)."""
+        lane = self._lanes.get(job.provider.name)
+        if lane is None:
+            return (yield from self._unlaned(job, context))
+        try:
+            return (yield from self._attempt(job, context, lane, deadline))
+        except ProviderError as exc:
+            return exc
 
     def _compared(
         self,

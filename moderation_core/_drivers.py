@@ -96,13 +96,22 @@ def _checked(results: list[ItemResult], contents: Sequence[Content], provider: s
     return results if stamped is None else stamped
 
 
+@functools.lru_cache(maxsize=64)
+def _timeouts(timeout: float) -> dict[str, float | None]:
+    """httpx's four timeouts for one number of seconds (made once per provider timeout,
+    not per request; read only)."""
+    return httpx.Timeout(timeout).as_dict()
+
+
 def _bounded(request: httpx.Request, timeout: float, deadline: float | None) -> httpx.Request:
     """Give the request the provider's timeout (a request built by hand has none, and
     ``Client.send`` does not add the client's), capped at what is left of the check's
     deadline."""
     timeouts = request.extensions.get("timeout")
     if timeouts is None:
-        timeouts = httpx.Timeout(timeout).as_dict()
+        timeouts = _timeouts(timeout)
+        if deadline is None:
+            timeouts = dict(timeouts)  # the request's own, not the shared one
     if deadline is not None:
         left = deadline - time.monotonic()
         if left <= 0:

@@ -3,8 +3,9 @@
 A provider never performs IO. ``flow`` is a generator that yields ``httpx.Request``
 objects and receives the ``httpx.Response`` for each (token fetch, signature refresh,
 retry after 401 included) and finally returns one ``Verdict`` or ``ProviderError`` per
-content, in order. The core drives every flow with exactly one sync and one async
-loop (``_drivers``), so no provider writes its logic twice.
+content, in order. The core drives every flow with one step plan (``_drivers``), which
+its ``_steps`` runners run blocking for ``Moderator`` or awaited for
+``AsyncModerator``, so no provider writes its logic twice.
 """
 
 from __future__ import annotations

@@ -215,6 +215,8 @@ class Breaker:
 
     def _allows(self, state: BreakerState) -> tuple[bool, bool]:
         """Whether a call may go out, and whether asking changed the state."""
+        if not state.open:  # closed (nearly always): allowed, and asking changes nothing
+            return True, False
         before = attrs.evolve(state)
         allowed = breaker_allows(state, self._clock(), self.settings)
         return allowed, state != before

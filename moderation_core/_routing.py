@@ -22,7 +22,7 @@ import attrs
 from ._errors import ModerationError, ProviderError
 from ._masking import MASK_CHAR, mask_keywords
 from ._model import CheckContext, Content, ContentType, Verdict
-from ._provider import ItemResult, Provider
+from ._provider import HttpProviderConfig, ItemResult, Provider
 
 __all__ = [
     "STRATEGIES",
@@ -208,10 +208,16 @@ class Router:
         best: list[Verdict | None] = [None] * len(contents)
         errors: list[list[ProviderError]] = [[] for _ in contents]
         rank = {p.name: n for n, p in enumerate(providers)}
+        # Every provider that answered was paid, not only the harshest.
+        items = [0] * len(contents)
+        answered = [0] * len(contents)
+        billed = {p.name for p in providers if sends_requests(p)}
         for i, result in self.results(jobs, outcomes, contents):
             if isinstance(result, ProviderError):
                 errors[i].append(result)
                 continue
+            answered[i] += 1
+            items[i] += vendor_items(result, billed)
             current = best[i]
             if (
                 current is None
@@ -222,6 +228,9 @@ class Router:
                 )
             ):
                 best[i] = result
+        for i, verdict in enumerate(best):
+            if verdict is not None and answered[i] > 1:
+                best[i] = attrs.evolve(verdict, vendor_items=items[i])
         return [
             e if b is None else with_failures(b, e) if e else b
             for b, e in zip(best, errors, strict=True)
@@ -230,21 +239,42 @@ class Router:
     def results(
         self, jobs: list[Job], outcomes: list[JobOutcome], contents: Sequence[Content]
     ) -> list[tuple[int, ItemResult]]:
-        """(index, result) for every content the jobs covered, chunks merged back."""
+        """(index, result) for every content the jobs covered, chunks merged back (a
+        provider's chunks with each other: with strictest, each provider's own)."""
         out: list[tuple[int, ItemResult]] = []
-        pieces: dict[int, list[tuple[int, ItemResult]]] = {}
+        pieces: dict[tuple[int, str], list[tuple[int, ItemResult]]] = {}
+        paid: dict[str, bool] = {}
         for job, outcome in zip(jobs, outcomes, strict=True):
             items = [outcome] * len(job.indexes) if isinstance(outcome, ProviderError) else outcome
             if job.offsets is None:
                 out.extend(zip(job.indexes, items, strict=True))
                 continue
+            name = job.provider.name
+            paid[name] = sends_requests(job.provider)
             for i, offset, result in zip(job.indexes, job.offsets, items, strict=True):
                 if offset is None:
                     out.append((i, result))
                 else:
-                    pieces.setdefault(i, []).append((offset, result))
-        out.extend((i, merge_chunks(contents[i], parts)) for i, parts in pieces.items())
+                    pieces.setdefault((i, name), []).append((offset, result))
+        out.extend(
+            (i, merge_chunks(contents[i], parts, paid=paid[name]))
+            for (i, name), parts in pieces.items()
+        )
         return out
+
+
+def sends_requests(provider: Provider[Any]) -> bool:
+    """Whether the provider calls a vendor (each item it is sent is paid for); the local
+    engine does not."""
+    return isinstance(provider.config, HttpProviderConfig)
+
+
+def vendor_items(verdict: Verdict, billed: frozenset[str] | set[str]) -> int:
+    """The vendor items a verdict cost, ``billed`` naming the providers that send
+    requests: its counted ``vendor_items``, else one for a billed provider's call."""
+    if verdict.vendor_items is not None:
+        return verdict.vendor_items
+    return 1 if verdict.provider in billed else 0
 
 
 def with_failures(verdict: Verdict, errors: Sequence[ProviderError]) -> Verdict:
@@ -264,10 +294,13 @@ def _job(
     )
 
 
-def merge_chunks(content: Content, parts: list[tuple[int, ItemResult]]) -> ItemResult:
-    """One verdict for a long text from its chunks' verdicts: the harshest chunk
-    decides, keywords are merged, and masks map back onto the whole text. If any
-    chunk failed, the text failed with this provider."""
+def merge_chunks(
+    content: Content, parts: list[tuple[int, ItemResult]], *, paid: bool = True
+) -> ItemResult:
+    """One verdict for a long text from one provider's chunks' verdicts: the harshest
+    chunk decides, keywords are merged, and masks map back onto the whole text; each
+    chunk was a vendor item (``paid``: the provider sends requests). If any chunk
+    failed, the text failed with this provider."""
     for _, result in parts:
         if isinstance(result, ProviderError):
             return result
@@ -290,6 +323,7 @@ def merge_chunks(content: Content, parts: list[tuple[int, ItemResult]]) -> ItemR
         masked_text=masked_text if masked_text != text else None,
         content_id=content.id,
         raw={"chunks": [{"offset": o, "raw": v.raw} for o, v in verdicts]},
+        vendor_items=len(verdicts) if paid else 0,
     )
 
 

@@ -35,6 +35,7 @@ from ._problems import Problem, problem_response
 from ._reviews_api import REVIEW_SCHEMAS, review_routes, reviews_openapi_paths
 from ._state import AppState, service_state
 from ._store_api import STORED_CHECK_SCHEMA, store_check, store_openapi_paths, store_routes
+from ._store_metrics import store_metrics
 
 __all__ = ["create_app"]
 
@@ -99,6 +100,8 @@ def create_app(
     )
     app.state.service = state
     results = media_results(state)  # vendors' late results into the store; the webhook
+    app.state.media_results = results
+    app.state.store_metrics = store_metrics(state)  # the outbox and writer gauges
     app.router.routes.extend(_hooks.hook_routes(state, results.record if results else None))
     app.router.routes.extend(store_routes())  # /v1/checks/{check_id}
     app.router.routes.extend(page_routes(state))  # /login, /review, /dashboard
@@ -167,6 +170,9 @@ async def readyz(request: Request) -> Response:
 async def metrics_endpoint(request: Request) -> Response:
     from prometheus_client import CONTENT_TYPE_LATEST  # noqa: PLC0415 - beside its use
 
+    gauges = getattr(request.app.state, "store_metrics", None)
+    if gauges is not None:
+        await gauges.refresh()
     return Response(service_state(request).metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -77,6 +77,10 @@ class Metrics:
         )
         self.shared_state_healthy.set(1)
         self._children: dict[tuple[object, ...], Any] = {}
+        # (endpoint, status) -> its request counter's and latency histogram's children.
+        self._request_children: dict[tuple[str, int], tuple[Any, Any]] = {}
+        # (decision name, provider) -> its check counter's child.
+        self._check_children: dict[tuple[str, str | None], Any] = {}
 
     def child(self, metric: Any, *labels: str) -> Any:
         """``metric.labels(*labels)``, remembered: prometheus-client looks a child up
@@ -88,8 +92,23 @@ class Metrics:
         return found
 
     def observe_request(self, endpoint: str, status: int, seconds: float) -> None:
-        self.child(self.requests, endpoint, str(status)).inc()
-        self.child(self.latency, endpoint).observe(seconds)
+        children = self._request_children.get((endpoint, status))
+        if children is None:
+            children = self._request_children[endpoint, status] = (
+                self.child(self.requests, endpoint, str(status)),
+                self.child(self.latency, endpoint),
+            )
+        requests, latency = children
+        requests.inc()
+        latency.observe(seconds)
+
+    def count_check(self, verdict: Verdict) -> None:
+        """One content checked, by the verdict's decision and provider."""
+        key = (verdict.decision._name_, verdict.provider)
+        counter = self._check_children.get(key)
+        if counter is None:
+            counter = self._check_children[key] = self.child(self.checks, key[0], str(key[1]))
+        counter.inc()
 
     def count_failures(self, results: list[Any]) -> None:
         """Provider errors behind results no provider could answer (the check_finished
@@ -119,7 +138,7 @@ class MetricsPlugin:
     @hookimpl
     def check_finished(self, content: Content, verdict: Verdict, context: CheckContext) -> None:
         metrics = self.metrics
-        metrics.child(metrics.checks, verdict.decision.name, str(verdict.provider)).inc()
+        metrics.count_check(verdict)
         for error in verdict.errors:  # failovers and fail_mode verdicts say who failed
             failures = metrics.provider_failures
             metrics.child(failures, str(error.provider), type(error).__name__).inc()

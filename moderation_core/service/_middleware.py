@@ -80,8 +80,13 @@ class ServiceMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = _request_id(scope)
-        id_header = (b"x-request-id", request_id.encode())
+        given_id, authorization, length = _headers_of_note(scope)
+        if given_id is None:
+            request_id = f"{_ID_PREFIX}{next(_ID_COUNTER):012x}"
+            id_header = (b"x-request-id", request_id.encode())
+        else:
+            id_header = (b"x-request-id", bytes(given_id))
+            request_id = id_header[1].decode("ascii")
         status = 500
         response_started = False
 
@@ -109,7 +114,7 @@ class ServiceMiddleware:
             return message
 
         scope.setdefault("state", {})["request_id"] = request_id
-        refusal = self._refusal(scope)
+        refusal = self._refusal(scope, authorization, length)
         try:
             if refusal is not None:
                 await _send_problem(send_with_id, refusal, request_id)
@@ -133,14 +138,16 @@ class ServiceMiddleware:
         finally:
             self._record(scope, request_id, status, time.perf_counter() - started)
 
-    def _refusal(self, scope: Scope) -> tuple[str, str, dict[str, str]] | None:
+    def _refusal(
+        self, scope: Scope, authorization: bytes | None, length_header: bytes | None
+    ) -> tuple[str, str, dict[str, str]] | None:
         """A problem to answer before the app runs, or None."""
         path = _app_path(scope)
         if path not in _OPEN_PATHS and not path.startswith(_OPEN_PREFIX):
-            refused = self._unauthorized(scope)
+            refused = self._unauthorized(scope, authorization)
             if refused is not None:
                 return "unauthorized", refused, {"www-authenticate": 'Bearer realm="moderation"'}
-        length = _content_length(scope)
+        length = _content_length(length_header)
         if length is not None and length > self.max_body_bytes:
             return (
                 "body-too-large",
@@ -149,7 +156,7 @@ class ServiceMiddleware:
             )
         return None
 
-    def _unauthorized(self, scope: Scope) -> str | None:
+    def _unauthorized(self, scope: Scope, authorization: bytes | None) -> str | None:
         if not self.keys:
             # No keys: only callers on this machine (serve refuses to bind elsewhere
             # without keys; this covers the app mounted by another server).
@@ -157,7 +164,7 @@ class ServiceMiddleware:
             if server is None or server[1] is None or is_loopback(str(server[0])):
                 return None
             return "this server has no api_keys and answers only on a loopback address"
-        given = _bearer(scope)
+        given = _bearer(authorization)
         if given is None:
             return "send Authorization: Bearer <key>"
         # Every key compared, in constant time, so timing tells nothing about any of them.
@@ -195,31 +202,38 @@ def _app_path(scope: Scope) -> str:
     return path[len(root) :] if root and path.startswith(root) else path
 
 
-def _request_id(scope: Scope) -> str:
-    for name, value in scope["headers"]:
-        if name == b"x-request-id" and _SANE_REQUEST_ID.fullmatch(value):
-            return bytes(value).decode("ascii")
-    return f"{_ID_PREFIX}{next(_ID_COUNTER):012x}"
-
-
-def _bearer(scope: Scope) -> bytes | None:
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            scheme, _, token = value.partition(b" ")
-            if scheme.lower() == b"bearer" and token.strip():
-                return bytes(token.strip())
-            return None
-    return None
-
-
-def _content_length(scope: Scope) -> int | None:
+def _headers_of_note(scope: Scope) -> tuple[bytes | None, bytes | None, bytes | None]:
+    """In one pass over the headers: the first X-Request-Id that looks like an id, the
+    first Authorization, the first Content-Length (None when absent)."""
+    request_id = authorization = length = None
     for name, value in scope["headers"]:
         if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
+            if length is None:
+                length = value
+        elif name == b"authorization":
+            if authorization is None:
+                authorization = value
+        elif name == b"x-request-id" and request_id is None and _SANE_REQUEST_ID.fullmatch(value):
+            request_id = value
+    return request_id, authorization, length
+
+
+def _bearer(authorization: bytes | None) -> bytes | None:
+    if authorization is None:
+        return None
+    scheme, _, token = authorization.partition(b" ")
+    if scheme.lower() == b"bearer" and token.strip():
+        return bytes(token.strip())
     return None
+
+
+def _content_length(value: bytes | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
 
 
 async def _send_problem(
