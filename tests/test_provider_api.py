@@ -37,6 +37,7 @@ from moderation_core import (
     make_plugin_manager,
     raise_for_status,
     register_plugin,
+    wire,
 )
 from tests.fakes import FakeConfig, FakePlugin, FakeProvider
 
@@ -99,7 +100,7 @@ def test_instance_attributes_are_in_the_reference() -> None:
     assert "and `config`" in section("Provider")
 
 
-@pytest.mark.parametrize("name", _provider.__all__)
+@pytest.mark.parametrize("name", [*_provider.__all__, *wire.__all__])
 def test_every_name_of_the_provider_module_is_in_the_reference(name: str) -> None:
     assert re.search(rf"`{name}\b", REFERENCE), name
 

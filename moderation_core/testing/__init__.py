@@ -1,7 +1,8 @@
 """Tools for testing a provider plugin (docs/plugins.md, "Testing a provider"): serve
 an emulator over real HTTP, a clock moved by hand, a transport that records every
-exchange, parsers for an emulator's options, and the conformance check every provider
-should pass."""
+exchange, parsers for an emulator's options, an emulator's plumbing (a fixed-window
+rate limit, injected faults, its options checked), and the conformance check every
+provider should pass."""
 
 from ._conformance import (
     DEFAULT_SAMPLES,
@@ -10,6 +11,7 @@ from ._conformance import (
     assert_conforms,
     check_provider,
 )
+from ._emulators import FaultQueue, FixedWindow, parse_options
 from ._options import choice_option, float_option, int_option, names_option
 from ._tools import Clock, Exchange, RecordingTransport, serve
 
@@ -19,6 +21,8 @@ __all__ = [
     "Clock",
     "ConformanceReport",
     "Exchange",
+    "FaultQueue",
+    "FixedWindow",
     "RecordingTransport",
     "assert_conforms",
     "check_provider",
@@ -26,5 +30,6 @@ __all__ = [
     "float_option",
     "int_option",
     "names_option",
+    "parse_options",
     "serve",
 ]

@@ -11,17 +11,12 @@ with a non-200 status and a string ``Code`` (``SignatureDoesNotMatch``,
 from __future__ import annotations
 
 import json
-import math
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Final, TypeVar, get_args, get_origin
-from urllib.parse import quote, quote_plus
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Final, TypeVar
 
 import attrs
-import cattrs
 import httpx
-from cattrs.gen import make_dict_structure_fn, override
-from cattrs.preconf.json import make_converter
 
 from moderation_core import (
     AuthError,
@@ -33,6 +28,15 @@ from moderation_core import (
     RateLimited,
     Verdict,
     raise_for_status,
+)
+from moderation_core.wire import (
+    camel,
+    pascal,
+    read_json,
+    read_json_object,
+    strict_converter,
+    structure_answer,
+    vendor_text,
 )
 
 from ._labels import classify, is_risk_label, level_rank
@@ -60,6 +64,7 @@ MAX_RESULTS: Final = 100
 MAX_KEYWORDS: Final = 200
 MAX_KEYWORD_CHARS: Final = 1000
 _MAX_MESSAGE: Final = 200
+_VENDOR: Final = "Alibaba Cloud Green"
 _T = TypeVar("_T")
 _WORD_SEPARATORS: Final = re.compile(r"[,，]")
 
@@ -150,96 +155,30 @@ class _Reason:
     customized_libs: str | None = None
 
 
-def _strict_str(value: object, _type: type) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"expected a string, got {type(value).__name__}")
-    return value
-
-
-def _strict_int(value: object, _type: type) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"expected an integer, got {type(value).__name__}")
-    return value
-
-
-def _strict_float(value: object, _type: type) -> float:
-    # json.loads reads NaN and Infinity; neither is a confidence.
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise TypeError(f"expected a finite number, got {type(value).__name__}")
-    return float(value)
-
-
-def _pascal(name: str) -> str:
-    return "".join(part.title() for part in name.split("_"))
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
-
-
-_KEY_STYLES: Mapping[type, Callable[[str], str]] = {
-    _Envelope: _pascal,
-    _CustomizedHit: _pascal,
-    _PlusResult: _pascal,
-    _PlusData: _pascal,
-    _ClassicData: _camel,
-    _Reason: _camel,
-}
-
-
-def _objects_only(structure: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-    # The generated function tests keys with ``in``, which a string answers too.
-    def strict(value: object, cls: Any) -> Any:
-        if not isinstance(value, dict):
-            raise TypeError(f"expected an object, got {type(value).__name__}")
-        return structure(value, cls)
-
-    return strict
-
-
-def _is_list_type(type_: Any) -> bool:
-    return get_origin(type_) in (list,)
-
-
-def _make_converter() -> cattrs.Converter:
-    # Strict: a vendor that sends "81" for a number or an object for a list has changed
-    # its shape, and guessing would map it to a wrong verdict.
-    converter = make_converter()
-    converter.register_structure_hook(str, _strict_str)
-    converter.register_structure_hook(int, _strict_int)
-    converter.register_structure_hook(float, _strict_float)
-
-    def strict_list(value: object, list_type: Any) -> list[Any]:
-        if not isinstance(value, list):
-            raise TypeError(f"expected a list, got {type(value).__name__}")
-        if len(value) > MAX_RESULTS:
-            raise ValueError(f"a list of {len(value)} entries, more than {MAX_RESULTS}")
-        (item_type,) = get_args(list_type)
-        return [converter.structure(item, item_type) for item in value]
-
-    converter.register_structure_hook_func(_is_list_type, strict_list)
-    for cls, style in _KEY_STYLES.items():
-        renames: dict[str, Any] = {
-            field.name: override(rename=style(field.name)) for field in attrs.fields(cls)
-        }
-        converter.register_structure_hook(
-            cls, _objects_only(make_dict_structure_fn(cls, converter, **renames))
-        )
-    return converter
-
-
-_CONVERTER = _make_converter()
+# Strict: a vendor that sends "81" for a number or an object for a list has changed its
+# shape, and guessing would map it to a wrong verdict.
+_CONVERTER = strict_converter(
+    structure={
+        _Envelope: pascal,
+        _CustomizedHit: pascal,
+        _PlusResult: pascal,
+        _PlusData: pascal,
+        _ClassicData: camel,
+        _Reason: camel,
+    },
+    max_items=MAX_RESULTS,
+)
 
 
 def _structure(value: object, cls: type[_T], what: str) -> _T:
-    try:
-        return _CONVERTER.structure(value, cls)
-    except cattrs.BaseValidationError as exc:
-        fields = "; ".join(cattrs.transform_error(exc, path=what))[:_MAX_MESSAGE]
-        raise ProtocolError(f"unexpected answer from Alibaba Cloud Green: {fields}") from None
-    except (TypeError, ValueError, KeyError, RecursionError):
-        raise ProtocolError(f"unexpected answer from Alibaba Cloud Green ({what})") from None
+    return structure_answer(
+        _CONVERTER,
+        value,
+        cls,
+        prefix="unexpected answer from Alibaba Cloud Green",
+        path=what,
+        limit=_MAX_MESSAGE,
+    )
 
 
 def _json(content: bytes | str, what: str) -> Any:
@@ -250,35 +189,16 @@ def _json(content: bytes | str, what: str) -> Any:
 
 
 def _json_object(response: httpx.Response) -> dict[str, Any]:
-    if len(response.content) > MAX_ANSWER_BYTES:
-        raise ProtocolError(
-            f"Alibaba Cloud Green answered {len(response.content)} bytes, more than the "
-            f"{MAX_ANSWER_BYTES} an answer can plausibly take"
-        )
-    body = _json(response.content, "a body")
-    if not isinstance(body, dict):
-        raise ProtocolError(
-            f"Alibaba Cloud Green answered a JSON {type(body).__name__}, not an object"
-        )
-    return body
+    # Refused unread over MAX_ANSWER_BYTES: past it an answer is a fault.
+    return read_json_object(response, vendor=_VENDOR, max_bytes=MAX_ANSWER_BYTES)
 
 
 # -- errors ---------------------------------------------------------------------------
 
 
-def _spellings(secret: str) -> set[str]:
-    # As a gateway may echo a value: verbatim, percent-encoded, form-encoded.
-    forms = {quote(secret, safe=""), quote(secret), quote_plus(secret, safe="")}
-    return {secret} | forms | {form.lower() for form in forms if "%" in form}
-
-
 def _quoted(message: str | None, secrets: Sequence[str]) -> str:
     """The vendor's message for an error text: short, one line, never a credential."""
-    text = " ".join((message or "").split())
-    forms = sorted({f for s in secrets if s for f in _spellings(s)}, key=len, reverse=True)
-    for form in forms:
-        text = text.replace(form, "***")
-    text = text[:_MAX_MESSAGE] + ("..." if len(text) > _MAX_MESSAGE else "")
+    text = vendor_text(message, secrets, limit=_MAX_MESSAGE)
     return f" ({text!r})" if text else ""
 
 
@@ -396,12 +316,10 @@ def business_error(code: int, message: str | None, secrets: Sequence[str] = ()) 
 def _raise_for_gateway(response: httpx.Response, secrets: Sequence[str]) -> None:
     """For a status other than 200: the POP error its body names, else by status."""
     status = response.status_code
-    body: Any = None
-    if len(response.content) <= MAX_ANSWER_BYTES:
-        try:
-            body = json.loads(response.content)
-        except (ValueError, RecursionError):
-            body = None
+    try:
+        body = read_json(response, vendor=_VENDOR, max_bytes=MAX_ANSWER_BYTES)
+    except ProtocolError:
+        body = None
     if isinstance(body, dict) and isinstance(body.get("Code"), str) and body["Code"]:
         message = body.get("Message")
         raise pop_error(

@@ -29,7 +29,7 @@ import re
 import secrets
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -38,7 +38,15 @@ from urllib.parse import parse_qsl
 import attrs
 import httpx
 
-from moderation_core.testing import choice_option, float_option, int_option, names_option
+from moderation_core.testing import (
+    FaultQueue,
+    FixedWindow,
+    choice_option,
+    float_option,
+    int_option,
+    names_option,
+    parse_options,
+)
 
 from . import _signing as signing
 
@@ -508,24 +516,6 @@ def _answer(data: Mapping[str, Any]) -> httpx.Response:
     )
 
 
-class _Window:
-    """Requests per one-second window of the clock: a fixed-window counter."""
-
-    def __init__(self, limit: float | None) -> None:
-        self.limit = limit
-        self._second = -1
-        self._count = 0
-
-    def admit(self, now: float) -> bool:
-        if self.limit is None:
-            return True
-        second = int(now)
-        if second != self._second:
-            self._second, self._count = second, 0
-        self._count += 1
-        return self._count <= self.limit
-
-
 @attrs.frozen
 class _Signed:
     """Who signed a request and when, once the signature checked out."""
@@ -577,8 +567,8 @@ class AliyunGreenEmulator:
         self.requests = 0
         self.last_scheme: str | None = None
         self._lock = threading.Lock()
-        self._window = _Window(rate_limit)
-        self._injected: deque[str] = deque()
+        self._window = FixedWindow(rate_limit)
+        self._faults = FaultQueue(FAULTS)
         self._nonces: OrderedDict[str, float] = OrderedDict()
 
     def __repr__(self) -> str:
@@ -586,11 +576,7 @@ class AliyunGreenEmulator:
 
     def inject(self, fault: str, times: int = 1) -> None:
         """Answer the next ``times`` requests with ``fault``."""
-        name = _as_fault(fault)
-        if name is None:
-            raise ValueError("inject needs a fault name")
-        with self._lock:
-            self._injected.extend([name] * times)
+        self._faults.inject(fault, times)
 
     # -- the request ----------------------------------------------------------------
 
@@ -607,10 +593,7 @@ class AliyunGreenEmulator:
         marker = _MARKER.search(content) if content is not None else None
         with self._lock:
             self.requests += 1
-            fault = self._injected.popleft() if self._injected else None
-        if fault is None and marker is not None and marker.group(1) in FAULTS:
-            fault = marker.group(1)
-        fault = fault or self.fault
+        fault = self._faults.take(marker.group(1) if marker else None, self.fault)
         if fault is not None:
             forced = self._fault(fault, params, content or "")
             if forced is not None:
@@ -871,16 +854,6 @@ def make_emulator(**options: Any) -> AliyunGreenEmulator:
     the default), max_text_chars (default: each service's), max_skew (seconds, default
     900), fault (see FAULTS), latency (seconds before every answer), slow_seconds.
     ``clock`` and ``sleep`` (callables) make time deterministic in tests."""
-    parsed: dict[str, Any] = {}
-    for name, value in options.items():
-        if name in ("clock", "sleep"):
-            if not callable(value):
-                raise TypeError(f"{name} must be callable")
-            parsed[name] = value
-            continue
-        parser = _OPTION_PARSERS.get(name)
-        if parser is None:
-            known = ", ".join([*_OPTION_PARSERS, "clock", "sleep"])
-            raise TypeError(f"unknown Alibaba Cloud Green emulator option {name!r}; known: {known}")
-        parsed[name] = parser(name, value)
-    return AliyunGreenEmulator(**parsed)
+    return AliyunGreenEmulator(
+        **parse_options(options, _OPTION_PARSERS, emulator="Alibaba Cloud Green")
+    )

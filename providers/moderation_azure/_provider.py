@@ -10,8 +10,6 @@ quotes it: vendor text in an error is scrubbed of it and cut short.
 from __future__ import annotations
 
 import base64
-import email.utils
-import math
 import re
 import time
 from collections.abc import Callable, Generator, Mapping, Sequence
@@ -39,6 +37,8 @@ from moderation_core import (
     Secret,
     Verdict,
 )
+from moderation_core.wire import retry_after as read_retry_after
+from moderation_core.wire import vendor_text
 
 from . import _wire as wire
 from ._fetch import fetch_image
@@ -67,7 +67,6 @@ DEFAULT_REVIEW_AT: Final = 2
 DEFAULT_BLOCK_AT: Final = 4
 # Blocklist items matched in one text, kept as keywords: enough for any real message.
 MAX_KEYWORDS: Final = 100
-_VENDOR_TEXT = 200  # characters of the vendor's message kept in an error
 _API_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(-preview)?", re.ASCII)
 _BLOCKLIST_NAME = re.compile(r"[0-9A-Za-z._~-]{1,64}", re.ASCII)  # the spec's pattern
 _TRANSIENT_CODES = frozenset({"InternalError", "ServerBusy"})
@@ -387,11 +386,8 @@ class AzureContentSafetyProvider(Provider[AzureConfig]):
 
     def _vendor_text(self, error: wire.ApiError) -> str:
         """The vendor's code and message: never the key, never long."""
-        text = ": ".join(part for part in (error.code, error.message) if part) or "no details"
-        key = self.config.api_key.get()
-        if key:
-            text = text.replace(key, "***")
-        return text if len(text) <= _VENDOR_TEXT else text[: _VENDOR_TEXT - 3] + "..."
+        text = ": ".join(part for part in (error.code, error.message) if part)
+        return vendor_text(text, [self.config.api_key.get()]) or "no details"
 
 
 def _request_id(response: httpx.Response) -> str | None:
@@ -406,26 +402,4 @@ def retry_after(headers: httpx.Headers, now: float) -> float | None:
     """Seconds to wait, read as azure-core's retry policy reads them:
     ``retry-after-ms``, ``x-ms-retry-after-ms``, then ``Retry-After`` (seconds or an
     HTTP date, against ``now``); None when absent or unreadable."""
-    for header in ("retry-after-ms", "x-ms-retry-after-ms"):
-        milliseconds = _number(headers.get(header))
-        if milliseconds is not None:
-            return milliseconds / 1000
-    value = headers.get("retry-after")
-    seconds = _number(value)
-    if seconds is not None or not value:
-        return seconds
-    try:
-        when = email.utils.parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    return max(0.0, when - now) if math.isfinite(when) else None
-
-
-def _number(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    return number if math.isfinite(number) and number >= 0 else None
+    return read_retry_after(headers, now, ms_headers=("retry-after-ms", "x-ms-retry-after-ms"))

@@ -5,17 +5,15 @@ map. Nothing outside this package knows the vendor's keys (CONTRACTS-MORE-VENDOR
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any, Final
 
 import attrs
 import cattrs
 import httpx
-from cattrs.gen import make_dict_structure_fn, override
-from cattrs.preconf.json import make_converter
 
 from moderation_core import Label, ProtocolError
+from moderation_core.wire import camel, read_json_object, strict_converter, structure_answer
 
 __all__ = [
     "CATEGORIES",
@@ -90,12 +88,6 @@ class ApiError:
     message: str | None = None
 
 
-def _strict_str(value: object, _type: type) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"expected a string, got {type(value).__name__}")
-    return value
-
-
 def _severity(value: object, _type: type) -> int | None:
     if value is None:
         return None
@@ -107,78 +99,31 @@ def _severity(value: object, _type: type) -> int | None:
     return value
 
 
-def _strict_list(converter: cattrs.Converter, item_type: type) -> Any:
-    def structure(value: object, _type: type) -> list[Any]:
-        if not isinstance(value, list):
-            raise TypeError(f"expected a list, got {type(value).__name__}")
-        return [converter.structure(item, item_type) for item in value]
-
-    return structure
-
-
 def _make_converter() -> cattrs.Converter:
     # Strict: a severity of "4" or a list where an object belongs means the shape
     # changed, and guessing would turn into a wrong verdict.
-    converter = make_converter()
-    converter.register_structure_hook(str, _strict_str)
+    converter = strict_converter(
+        structure={CategoryAnalysis: camel, BlocklistMatch: camel, AnalyzeResult: camel}
+    )
     converter.register_structure_hook_func(lambda t: t == int | None, _severity)
-    converter.register_structure_hook_func(
-        lambda t: t == list[CategoryAnalysis], _strict_list(converter, CategoryAnalysis)
-    )
-    converter.register_structure_hook_func(
-        lambda t: t == list[BlocklistMatch], _strict_list(converter, BlocklistMatch)
-    )
-    converter.register_structure_hook(
-        BlocklistMatch,
-        make_dict_structure_fn(
-            BlocklistMatch,
-            converter,
-            blocklist_name=override(rename="blocklistName"),
-            blocklist_item_id=override(rename="blocklistItemId"),
-            blocklist_item_text=override(rename="blocklistItemText"),
-        ),
-    )
-    converter.register_structure_hook(
-        AnalyzeResult,
-        make_dict_structure_fn(
-            AnalyzeResult,
-            converter,
-            categories_analysis=override(rename="categoriesAnalysis"),
-            blocklists_match=override(rename="blocklistsMatch"),
-        ),
-    )
     return converter
 
 
 _CONVERTER = _make_converter()
 
 
-def _json_object(response: httpx.Response) -> dict[str, Any] | None:
-    """The body as a JSON object, None when it is not one; over ``MAX_ANSWER_BYTES``
-    it is refused unread."""
-    if len(response.content) > MAX_ANSWER_BYTES:
-        raise ProtocolError(
-            f"Azure answered {len(response.content)} bytes, more than the "
-            f"{MAX_ANSWER_BYTES} an analysis can take"
-        )
-    try:
-        body = json.loads(response.content)
-    except (ValueError, RecursionError):  # RecursionError: nested too deep to read
-        return None
-    return body if isinstance(body, dict) else None
+def _json_object(response: httpx.Response) -> dict[str, Any]:
+    # Over MAX_ANSWER_BYTES an answer is refused unread.
+    return read_json_object(response, vendor="Azure", max_bytes=MAX_ANSWER_BYTES)
 
 
 def read_result(response: httpx.Response) -> tuple[AnalyzeResult, dict[str, Any]]:
     """A successful analysis and its body as sent (for ``Verdict.raw``); a
     ProtocolError for anything else."""
     body = _json_object(response)
-    if body is None:
-        raise ProtocolError("Azure answered a body that is not a JSON object")
-    try:
-        result: AnalyzeResult = _CONVERTER.structure(body, AnalyzeResult)
-    except cattrs.BaseValidationError as exc:
-        problems = "; ".join(cattrs.transform_error(exc, path="answer"))
-        raise ProtocolError(f"unexpected answer from Azure: {problems}") from None
+    result = structure_answer(
+        _CONVERTER, body, AnalyzeResult, prefix="unexpected answer from Azure"
+    )
     return result, body
 
 
@@ -187,10 +132,9 @@ def read_error(response: httpx.Response) -> ApiError:
     proxy's HTML page: the status still says what happened); the ``x-ms-error-code``
     header stands in for a missing code."""
     try:
-        body = _json_object(response)
+        error = _json_object(response).get("error")
     except ProtocolError:
-        body = None
-    error = body.get("error") if body is not None else None
+        error = None
     fields = (
         {
             key: value

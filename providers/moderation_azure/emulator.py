@@ -44,14 +44,19 @@ import time
 import urllib.parse
 import uuid
 import zlib
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 import attrs
 import httpx
 
-from moderation_core.testing import choice_option, float_option
+from moderation_core.testing import (
+    FaultQueue,
+    FixedWindow,
+    choice_option,
+    float_option,
+    parse_options,
+)
 
 __all__ = [
     "API_VERSIONS",
@@ -223,25 +228,6 @@ def _answer(body: Mapping[str, Any]) -> httpx.Response:
     )
 
 
-class _Window:
-    """Requests per 10 s of the clock: a fixed-window counter (the vendor's quota is
-    1,000 per 10 s)."""
-
-    def __init__(self, limit: int | None) -> None:
-        self.limit = limit
-        self._window = -1
-        self._count = 0
-
-    def admit(self, now: float) -> tuple[bool, float]:
-        """Whether one more request fits, and seconds to the next window."""
-        window = int(now // 10)
-        if window != self._window:
-            self._window, self._count = window, 0
-        self._count += 1
-        admitted = self.limit is None or self._count <= self.limit
-        return admitted, (window + 1) * 10 - now
-
-
 class AzureEmulator:
     """The emulator; see the module docstring. For tests: ``requests`` (how many
     analyses arrived), ``fetches`` (image GETs), ``inject()``."""
@@ -270,20 +256,16 @@ class AzureEmulator:
         self.sleep = sleep
         self.requests = 0
         self.fetches = 0
-        self._window = _Window(rate_limit)
+        self._window = FixedWindow(rate_limit, seconds=10)
         self._lock = threading.Lock()
-        self._injected: deque[str] = deque()
+        self._faults = FaultQueue(FAULTS)
 
     def __repr__(self) -> str:
         return "<AzureEmulator /contentsafety>"
 
     def inject(self, fault: str, times: int = 1) -> None:
         """Answer the next ``times`` analyses with ``fault``."""
-        name = _as_fault(fault)
-        if name is None:
-            raise ValueError("inject needs a fault name")
-        with self._lock:
-            self._injected.extend([name] * times)
+        self._faults.inject(fault, times)
 
     # -- the service --------------------------------------------------------------------
 
@@ -321,16 +303,12 @@ class AzureEmulator:
             return _error(refusal.status, refusal.code, refusal.message)
 
     def _take_fault(self, marker: str | None) -> str | None:
-        with self._lock:
-            if self._injected:
-                return self._injected.popleft()
-        if marker in FAULTS:
-            return marker
-        return self.fault
+        return self._faults.take(marker, self.fault)
 
     def _admit(self) -> tuple[bool, float]:
         with self._lock:
-            return self._window.admit(self.clock())
+            now = self.clock()
+            return self._window.admit(now), self._window.reset_in(now)
 
     def _rate_limited(self, wait: float | None = None) -> httpx.Response:
         headers: dict[str, str] = {}
@@ -633,16 +611,4 @@ def make_emulator(**options: Any) -> AzureEmulator:
     ``FAULTS``), latency (seconds before every answer), slow_seconds, retry_after (the
     Retry-After of an injected 429; ``none`` leaves it out). ``clock`` and ``sleep``
     (callables) make time deterministic in tests."""
-    parsed: dict[str, Any] = {}
-    for name, value in options.items():
-        if name in ("clock", "sleep"):
-            if not callable(value):
-                raise TypeError(f"{name} must be callable")
-            parsed[name] = value
-            continue
-        parser = _OPTION_PARSERS.get(name)
-        if parser is None:
-            known = ", ".join([*_OPTION_PARSERS, "clock", "sleep"])
-            raise TypeError(f"unknown Azure emulator option {name!r}; known: {known}")
-        parsed[name] = parser(name, value)
-    return AzureEmulator(**parsed)
+    return AzureEmulator(**parse_options(options, _OPTION_PARSERS, emulator="Azure"))

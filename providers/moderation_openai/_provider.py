@@ -8,8 +8,6 @@ vendor's text for a refused key (it echoes part of the key back).
 
 from __future__ import annotations
 
-import email.utils
-import math
 import re
 import time
 from collections.abc import Callable, Generator, Mapping, Sequence
@@ -36,6 +34,8 @@ from moderation_core import (
     Secret,
     Verdict,
 )
+from moderation_core.wire import retry_after as read_retry_after
+from moderation_core.wire import vendor_text
 
 from . import _wire as wire
 from .emulator import make_emulator
@@ -71,7 +71,6 @@ _TEXT_ONLY_MODEL = re.compile(r"text-moderation(-|$)")
 # An answer is about 1.5 KB per input; allow plenty, but not without bound.
 _ANSWER_BYTES_PER_INPUT = 16 * 1024
 _ANSWER_BYTES_BASE = 16 * 1024
-_VENDOR_TEXT = 200  # characters of the vendor's message kept in an error
 _KEY_SHAPE = re.compile(r"sk-[A-Za-z0-9_*.\-]+")
 
 
@@ -349,40 +348,15 @@ class OpenAIProvider(Provider[OpenAIConfig]):
 
     def _vendor_text(self, error: wire.ApiError) -> str:
         """The vendor's message for an error: never the key, never long."""
-        text = error.message or "no details"
-        key = self.config.api_key.get()
-        if key:
-            text = text.replace(key, "***")
-        text = _KEY_SHAPE.sub("sk-***", text)
-        return text if len(text) <= _VENDOR_TEXT else text[: _VENDOR_TEXT - 3] + "..."
+        text = _KEY_SHAPE.sub("sk-***", error.message or "")
+        return vendor_text(text, [self.config.api_key.get()]) or "no details"
 
 
 def retry_after(headers: httpx.Headers, now: float) -> float | None:
     """Seconds to wait from ``retry-after-ms``, else ``retry-after`` (seconds or an HTTP
     date, read against ``now``), as the official SDK reads them; None when absent or
     unreadable."""
-    milliseconds = _number(headers.get("retry-after-ms"))
-    if milliseconds is not None:
-        return milliseconds / 1000
-    value = headers.get("retry-after")
-    seconds = _number(value)
-    if seconds is not None or not value:
-        return seconds
-    try:
-        when = email.utils.parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError, IndexError):
-        return None
-    return max(0.0, when - now) if math.isfinite(when) else None
-
-
-def _number(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    return number if math.isfinite(number) and number >= 0 else None
+    return read_retry_after(headers, now, ms_headers=("retry-after-ms",))
 
 
 def _api_root(base_url: str | None) -> str:

@@ -4,7 +4,6 @@ vendor's keys (CONTRACTS-MORE-VENDORS 2.2-2.4)."""
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -12,9 +11,9 @@ from typing import Any
 import attrs
 import cattrs
 import httpx
-from cattrs.preconf.json import make_converter
 
 from moderation_core import Label, ProtocolError
+from moderation_core.wire import read_json_object, strict_converter, structure_answer
 
 __all__ = [
     "CATEGORIES",
@@ -94,18 +93,6 @@ class ApiError:
     param: str | None = None
 
 
-def _strict_bool(value: object, _type: type) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"expected true or false, got {type(value).__name__}")
-    return value
-
-
-def _strict_str(value: object, _type: type) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"expected a string, got {type(value).__name__}")
-    return value
-
-
 def _score(value: object, _type: type) -> float | None:
     if value is None:
         return None
@@ -118,7 +105,11 @@ def _score(value: object, _type: type) -> float | None:
 
 
 def _flag(value: object, _type: type) -> bool | None:
-    return None if value is None else _strict_bool(value, bool)
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise TypeError(f"expected true or false, got {type(value).__name__}")
+    return value
 
 
 def _mapping(value_hook: Any) -> Any:
@@ -132,60 +123,28 @@ def _mapping(value_hook: Any) -> Any:
     return structure
 
 
-def _strict_list(converter: cattrs.Converter, item_type: type) -> Any:
-    def structure(value: object, _type: type) -> list[Any]:
-        if not isinstance(value, list):
-            raise TypeError(f"expected a list, got {type(value).__name__}")
-        return [converter.structure(item, item_type) for item in value]
-
-    return structure
-
-
 def _make_converter() -> cattrs.Converter:
     # Strict: a vendor that sends "0.9" for a score or a string for a flag has changed its
     # shape, and guessing would turn into a wrong verdict.
-    converter = make_converter()
-    converter.register_structure_hook(bool, _strict_bool)
-    converter.register_structure_hook(str, _strict_str)
+    converter = strict_converter(structure={ModerationResult: {}, ModerationResponse: {}})
     converter.register_structure_hook_func(lambda t: t == dict[str, bool | None], _mapping(_flag))
     converter.register_structure_hook_func(lambda t: t == dict[str, float | None], _mapping(_score))
-    converter.register_structure_hook_func(
-        lambda t: t == list[ModerationResult], _strict_list(converter, ModerationResult)
-    )
     return converter
 
 
 _CONVERTER = _make_converter()
 
 
-def _json_object(response: httpx.Response, max_bytes: int) -> dict[str, Any] | None:
-    """The body as a JSON object; None when it is not one. Over ``max_bytes`` it is
-    refused unread: parsing a huge answer would only cost time."""
-    if len(response.content) > max_bytes:
-        raise ProtocolError(
-            f"OpenAI answered {len(response.content)} bytes, more than the {max_bytes} "
-            "expected for this request"
-        )
-    try:
-        body = json.loads(response.content)
-    except (ValueError, RecursionError):  # RecursionError: nested too deep to read
-        return None
-    return body if isinstance(body, dict) else None
-
-
 def read_results(
     response: httpx.Response, expected: int, max_bytes: int
 ) -> tuple[ModerationResponse, list[dict[str, Any]]]:
     """The answer to a request of ``expected`` inputs, and each result as sent (for
-    ``Verdict.raw``); a ProtocolError for anything else."""
-    body = _json_object(response, max_bytes)
-    if body is None:
-        raise ProtocolError("OpenAI answered a body that is not a JSON object")
-    try:
-        answer: ModerationResponse = _CONVERTER.structure(body, ModerationResponse)
-    except cattrs.BaseValidationError as exc:
-        problems = "; ".join(cattrs.transform_error(exc, path="answer"))
-        raise ProtocolError(f"unexpected answer from OpenAI: {problems}") from None
+    ``Verdict.raw``); a ProtocolError for anything else. Over ``max_bytes`` the body is
+    refused unread: parsing a huge answer would only cost time."""
+    body = read_json_object(response, vendor="OpenAI", max_bytes=max_bytes)
+    answer = structure_answer(
+        _CONVERTER, body, ModerationResponse, prefix="unexpected answer from OpenAI"
+    )
     if len(answer.results) != expected:
         raise ProtocolError(f"OpenAI answered {len(answer.results)} results for {expected} inputs")
     return answer, list(body["results"])
@@ -195,10 +154,10 @@ def read_error(response: httpx.Response, max_bytes: int) -> ApiError:
     """The ``error`` object of a failed answer, as far as it parses; an empty one when
     it does not (a proxy's HTML page, say): the status still says what happened."""
     try:
-        body = _json_object(response, max_bytes)
+        body = read_json_object(response, vendor="OpenAI", max_bytes=max_bytes)
     except ProtocolError:
         return ApiError()
-    error = body.get("error") if body is not None else None
+    error = body.get("error")
     if not isinstance(error, dict):
         return ApiError()
     fields = {

@@ -28,14 +28,19 @@ import secrets
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
 import httpx
 
-from moderation_core.testing import choice_option, float_option
+from moderation_core.testing import (
+    FaultQueue,
+    FixedWindow,
+    choice_option,
+    float_option,
+    parse_options,
+)
 
 from . import _wire as wire
 
@@ -270,26 +275,6 @@ def _masked_key(key: str) -> str:
     return f"{key[:3]}{'*' * max(len(key) - 7, 3)}{key[-4:]}" if len(key) > 10 else "***"
 
 
-class _Window:
-    """Requests per minute of the clock: a fixed-window counter."""
-
-    def __init__(self, limit: int | None) -> None:
-        self.limit = limit
-        self._minute = -1
-        self._count = 0
-
-    def admit(self, now: float) -> tuple[bool, int, float]:
-        """Whether one more request fits, how many remain, and seconds to the reset."""
-        minute = int(now // 60)
-        if minute != self._minute:
-            self._minute, self._count = minute, 0
-        reset = (minute + 1) * 60 - now
-        if self.limit is None:
-            return True, 0, reset
-        self._count += 1
-        return self._count <= self.limit, max(0, self.limit - self._count), reset
-
-
 class OpenAIEmulator:
     """The emulator; see the module docstring. For tests: ``requests`` (how many
     arrived), ``inject()``, ``quota`` (requests left before insufficient_quota)."""
@@ -324,20 +309,16 @@ class OpenAIEmulator:
         self.clock = clock
         self.sleep = sleep
         self.requests = 0
-        self._window = _Window(rpm)
+        self._window = FixedWindow(rpm, seconds=60)
         self._lock = threading.Lock()
-        self._injected: deque[str] = deque()
+        self._faults = FaultQueue(FAULTS)
 
     def __repr__(self) -> str:
         return "<OpenAIEmulator /v1/moderations>"
 
     def inject(self, fault: str, times: int = 1) -> None:
         """Answer the next ``times`` requests with ``fault``."""
-        name = _as_fault(fault)
-        if name is None:
-            raise ValueError("inject needs a fault name")
-        with self._lock:
-            self._injected.extend([name] * times)
+        self._faults.inject(fault, times)
 
     # -- the service ------------------------------------------------------------------
 
@@ -423,17 +404,14 @@ class OpenAIEmulator:
         return None
 
     def _take_fault(self, marker: str | None) -> str | None:
-        with self._lock:
-            if self._injected:
-                return self._injected.popleft()
-        if marker in FAULTS:
-            return marker
-        return self.fault
+        return self._faults.take(marker, self.fault)
 
     def _admit(self) -> dict[str, str] | httpx.Response:
         """The x-ratelimit headers for an admitted request, or the 429 refusing it."""
         with self._lock:
-            admitted, remaining, reset = self._window.admit(self.clock())
+            now = self.clock()
+            admitted = self._window.admit(now)
+            remaining, reset = self._window.remaining, self._window.reset_in(now)
             over_quota = self.quota is not None and self.quota <= 0
             if self.quota is not None and admitted and not over_quota:
                 self.quota -= 1
@@ -739,16 +717,4 @@ def make_emulator(**options: Any) -> OpenAIEmulator:
     (seconds before every answer), slow_seconds, retry_after and retry_after_ms (the
     headers of a 429 rate limit; ``none`` leaves one out). ``clock`` and ``sleep``
     (callables) make time deterministic in tests."""
-    parsed: dict[str, Any] = {}
-    for name, value in options.items():
-        if name in ("clock", "sleep"):
-            if not callable(value):
-                raise TypeError(f"{name} must be callable")
-            parsed[name] = value
-            continue
-        parser = _OPTION_PARSERS.get(name)
-        if parser is None:
-            known = ", ".join([*_OPTION_PARSERS, "clock", "sleep"])
-            raise TypeError(f"unknown OpenAI emulator option {name!r}; known: {known}")
-        parsed[name] = parser(name, value)
-    return OpenAIEmulator(**parsed)
+    return OpenAIEmulator(**parse_options(options, _OPTION_PARSERS, emulator="OpenAI"))

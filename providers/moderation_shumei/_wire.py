@@ -9,16 +9,12 @@ verdict, anything else an error (CONTRACTS-MORE-VENDORS 5b.3).
 from __future__ import annotations
 
 import hashlib
-import math
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, get_args, get_origin
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import attrs
-import cattrs
 import httpx
-from cattrs.gen import make_dict_structure_fn, override
-from cattrs.preconf.json import make_converter
 
 from moderation_core import (
     AuthError,
@@ -29,6 +25,13 @@ from moderation_core import (
     RateLimited,
     Verdict,
     raise_for_status,
+)
+from moderation_core.wire import (
+    camel,
+    read_json_object,
+    strict_converter,
+    structure_answer,
+    vendor_text,
 )
 
 from ._labels import classify
@@ -126,98 +129,24 @@ class _Answer:
     all_labels: list[_LabelHit] | None = None
 
 
-def _strict_str(value: object, _type: type) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"expected a string, got {type(value).__name__}")
-    return value
-
-
-def _strict_int(value: object, _type: type) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"expected an integer, got {type(value).__name__}")
-    return value
-
-
-def _strict_float(value: object, _type: type) -> float:
-    # json.loads reads NaN and Infinity; neither is a probability.
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise TypeError(f"expected a finite number, got {type(value).__name__}")
-    return float(value)
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
-
-
-def _is_list_type(type_: Any) -> bool:
-    return get_origin(type_) in (list,)
-
-
-def _make_converter() -> cattrs.Converter:
-    # Strict: a vendor that sends "5" for a number or an object for a list has changed
-    # its shape, and guessing would map it to a wrong verdict.
-    converter = make_converter()
-    converter.register_structure_hook(str, _strict_str)
-    converter.register_structure_hook(int, _strict_int)
-    converter.register_structure_hook(float, _strict_float)
-
-    def strict_list(value: object, list_type: Any) -> list[Any]:
-        if not isinstance(value, list):
-            raise TypeError(f"expected a list, got {type(value).__name__}")
-        (item_type,) = get_args(list_type)
-        return [converter.structure(item, item_type) for item in value]
-
-    converter.register_structure_hook_func(_is_list_type, strict_list)
-    for cls in (_Word, _MatchedList, _Segment, _RiskDetail, _LabelHit, _AuxInfo, _Answer):
-        renames: dict[str, Any] = {
-            field.name: override(rename=_camel(field.name))
-            for field in attrs.fields(cls)
-            if "_" in field.name
-        }
-        converter.register_structure_hook(
-            cls, _objects_only(make_dict_structure_fn(cls, converter, **renames))
-        )
-    return converter
-
-
-def _objects_only(structure: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-    # The generated function tests keys with ``in``, which a string answers too.
-    def strict(value: object, cls: Any) -> Any:
-        if not isinstance(value, dict):
-            raise TypeError(f"expected an object, got {type(value).__name__}")
-        return structure(value, cls)
-
-    return strict
-
-
-_CONVERTER = _make_converter()
+# Strict: a vendor that sends "5" for a number or an object for a list has changed its
+# shape, and guessing would map it to a wrong verdict.
+_CONVERTER = strict_converter(
+    structure=dict.fromkeys(
+        (_Word, _MatchedList, _Segment, _RiskDetail, _LabelHit, _AuxInfo, _Answer), camel
+    )
+)
 
 
 def _json_object(response: httpx.Response) -> dict[str, Any]:
-    if len(response.content) > MAX_ANSWER_BYTES:
-        raise ProtocolError(
-            f"Shumei answered {len(response.content)} bytes, more than the "
-            f"{MAX_ANSWER_BYTES} an answer can plausibly take"
-        )
-    try:
-        body = response.json()
-    except (ValueError, RecursionError):  # RecursionError: nested too deep to parse
-        raise ProtocolError("Shumei answered a body that is not JSON") from None
-    if not isinstance(body, dict):
-        raise ProtocolError(f"Shumei answered a JSON {type(body).__name__}, not an object")
-    return body
+    # Refused unread over MAX_ANSWER_BYTES: past it an answer is a fault.
+    return read_json_object(response, vendor="Shumei", max_bytes=MAX_ANSWER_BYTES)
 
 
 def _structure(body: Mapping[str, Any]) -> _Answer:
-    try:
-        answer: _Answer = _CONVERTER.structure(body, _Answer)
-    except cattrs.BaseValidationError as exc:
-        fields = "; ".join(cattrs.transform_error(exc, path="answer"))[:_MAX_MESSAGE]
-        raise ProtocolError(f"unexpected answer from Shumei: {fields}") from None
-    except (TypeError, ValueError, KeyError, RecursionError):
-        raise ProtocolError("unexpected answer from Shumei") from None
-    return answer
+    return structure_answer(
+        _CONVERTER, body, _Answer, prefix="unexpected answer from Shumei", limit=_MAX_MESSAGE
+    )
 
 
 # -- errors ---------------------------------------------------------------------------
@@ -225,11 +154,7 @@ def _structure(body: Mapping[str, Any]) -> _Answer:
 
 def _quoted(message: str | None, secrets: Sequence[str]) -> str:
     """The vendor's message for an error text: short, single-line, never a credential."""
-    text = " ".join((message or "").split())
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    text = text[:_MAX_MESSAGE] + ("..." if len(text) > _MAX_MESSAGE else "")
+    text = vendor_text(message, secrets, limit=_MAX_MESSAGE)
     return f" ({text!r})" if text else ""
 
 

@@ -23,14 +23,21 @@ import re
 import secrets
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
 import httpx
 
-from moderation_core.testing import choice_option, float_option, int_option, names_option
+from moderation_core.testing import (
+    FaultQueue,
+    FixedWindow,
+    choice_option,
+    float_option,
+    int_option,
+    names_option,
+    parse_options,
+)
 
 __all__ = [
     "DEMO_ACCESS_KEY",
@@ -351,24 +358,6 @@ def _code(code: int, request_id: str | None = None) -> httpx.Response:
     return httpx.Response(200, json=body)
 
 
-class _Window:
-    """Requests per one-second window of the clock: a fixed-window counter."""
-
-    def __init__(self, limit: float | None) -> None:
-        self.limit = limit
-        self._second = -1
-        self._count = 0
-
-    def admit(self, now: float) -> bool:
-        if self.limit is None:
-            return True
-        second = int(now)
-        if second != self._second:
-            self._second, self._count = second, 0
-        self._count += 1
-        return self._count <= self.limit
-
-
 class ShumeiEmulator:
     """The emulator; see the module docstring. For tests: ``requests`` (how many
     reached it) and ``inject()``."""
@@ -398,19 +387,15 @@ class ShumeiEmulator:
         self.sleep = sleep
         self.requests = 0
         self._lock = threading.Lock()
-        self._window = _Window(rate_limit)
-        self._injected: deque[str] = deque()
+        self._window = FixedWindow(rate_limit)
+        self._faults = FaultQueue(FAULTS)
 
     def __repr__(self) -> str:
         return f"<ShumeiEmulator app {self.app_id!r}>"
 
     def inject(self, fault: str, times: int = 1) -> None:
         """Answer the next ``times`` requests with ``fault``."""
-        name = _as_fault(fault)
-        if name is None:
-            raise ValueError("inject needs a fault name")
-        with self._lock:
-            self._injected.extend([name] * times)
+        self._faults.inject(fault, times)
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         if self.latency:
@@ -427,11 +412,8 @@ class ShumeiEmulator:
         marker = _MARKER.search(text) if text is not None else None
         with self._lock:
             self.requests += 1
-            fault = self._injected.popleft() if self._injected else None
             admitted = self._window.admit(self.clock())
-        if fault is None and marker is not None and marker.group(1) in FAULTS:
-            fault = marker.group(1)
-        fault = fault or self.fault
+        fault = self._faults.take(marker.group(1) if marker else None, self.fault)
         if fault is not None:
             forced = self._fault(fault, text or "")
             if forced is not None:
@@ -574,16 +556,4 @@ def make_emulator(**options: Any) -> ShumeiEmulator:
     default), max_text_chars, fault (see FAULTS), latency (seconds before every
     answer), slow_seconds. ``clock`` and ``sleep`` (callables) make time deterministic
     in tests."""
-    parsed: dict[str, Any] = {}
-    for name, value in options.items():
-        if name in ("clock", "sleep"):
-            if not callable(value):
-                raise TypeError(f"{name} must be callable")
-            parsed[name] = value
-            continue
-        parser = _OPTION_PARSERS.get(name)
-        if parser is None:
-            known = ", ".join([*_OPTION_PARSERS, "clock", "sleep"])
-            raise TypeError(f"unknown Shumei emulator option {name!r}; known: {known}")
-        parsed[name] = parser(name, value)
-    return ShumeiEmulator(**parsed)
+    return ShumeiEmulator(**parse_options(options, _OPTION_PARSERS, emulator="Shumei"))

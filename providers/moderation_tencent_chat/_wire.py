@@ -13,10 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import attrs
-import cattrs
 import httpx
-from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
-from cattrs.preconf.json import make_converter
 
 from moderation_core import (
     AuthError,
@@ -28,7 +25,7 @@ from moderation_core import (
     RateLimited,
 )
 from moderation_core._masking import mask_keywords
-from moderation_core._redact import scrub_secrets
+from moderation_core.wire import pascal, read_json, strict_converter, structure_answer, vendor_text
 
 __all__ = [
     "AUTH_CODES",
@@ -104,6 +101,9 @@ _LABELS = {
 # (a 20,000-character keyword, or thousands of them) from costing more than it is worth.
 MAX_KEYWORDS = 100
 MAX_KEYWORD_CHARS = 256
+# Ten items with that many keywords each are well under 1 MiB; a larger body is hostile or
+# broken, refused before it is parsed.
+MAX_ANSWER_BYTES = 4 * 1024 * 1024
 _COMBINATION = "&"  # 违&规&词&汇 (seed 000): every part was found, not the joined string
 
 
@@ -125,8 +125,7 @@ def label_for(label: str | None, decision: Decision) -> Label:
 def error_for(code: int | None, info: str, *, secrets: tuple[str, ...] = ()) -> ProviderError:
     """The error for a non-zero ``ErrorCode`` (request-wide or one batch item)."""
     # Vendors echo URLs in odd places, percent-encoded too: never let a sig through.
-    text = scrub_secrets(info, secrets)
-    text = text if len(text) <= 200 else text[:197] + "..."
+    text = vendor_text(info, secrets)
     hint = _HINTS.get(code) if code is not None else None
     message = "Tencent Chat refused the request"
     if text:
@@ -223,72 +222,13 @@ class AuditResult:
     error_info: str = ""
 
 
-_PASCAL = {
-    "audit_name": "AuditName",
-    "content_type": "ContentType",
-    "content": "Content",
-    "ext_sender": "ExtSender",
-    "ext_receiver": "ExtReceiver",
-    "content_id": "ContentId",
-    "contents": "Contents",
-    "action_status": "ActionStatus",
-    "error_code": "ErrorCode",
-    "error_info": "ErrorInfo",
-    "result": "Result",
-    "score": "Score",
-    "label": "Label",
-    "sub_label": "SubLabel",
-    "keywords": "Keywords",
-    "request_id": "RequestId",
-}
-
-
-def _strict_int(value: object, _type: type) -> int:
-    # The JSON preconf would turn "99" or 99.5 into ints; a vendor sending those is off-contract.
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"expected an integer, got {type(value).__name__}")
-    return value
-
-
-def _strict_str(value: object, _type: type) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"expected a string, got {type(value).__name__}")
-    return value
-
-
-def _strict_str_list(value: object, _type: type) -> list[str]:
-    if value is None:  # the vendor documents Keywords as "may be null"
-        return []
-    # cattrs would read "abc" as ["a", "b", "c"].
-    if not isinstance(value, list):
-        raise TypeError(f"expected an array, got {type(value).__name__}")
-    return [_strict_str(item, str) for item in value]
-
-
-def _make_converter() -> cattrs.Converter:
-    converter = make_converter()
-    converter.register_structure_hook(int, _strict_int)
-    converter.register_structure_hook(str, _strict_str)
-    converter.register_structure_hook_func(lambda t: t == list[str], _strict_str_list)
-    for cls in (SingleRequest, BatchItem, BatchRequest):
-        renames = {
-            a.name: override(rename=_PASCAL[a.name], omit_if_default=a.default is None)
-            for a in attrs.fields(cls)
-        }
-        converter.register_unstructure_hook(
-            cls,
-            make_dict_unstructure_fn(cls, converter, **renames),  # type: ignore[arg-type]
-        )
-    for answer_cls in (Envelope, AuditResult):
-        renames = {a.name: override(rename=_PASCAL[a.name]) for a in attrs.fields(answer_cls)}
-        converter.register_structure_hook(
-            answer_cls,
-            make_dict_structure_fn(answer_cls, converter, **renames),  # type: ignore[arg-type]
-        )
-    return converter
-
-
-_CONVERTER = _make_converter()
+# The PascalCase keys of the REST API; Keywords "may be null" (the vendor's words), so a
+# null list reads as empty.
+_CONVERTER = strict_converter(
+    structure={Envelope: pascal, AuditResult: pascal},
+    unstructure={SingleRequest: pascal, BatchItem: pascal, BatchRequest: pascal},
+    null_lists=True,
+)
 
 
 def to_json(request: SingleRequest | BatchRequest) -> bytes:
@@ -311,10 +251,7 @@ def read_body(response: httpx.Response) -> tuple[Envelope, dict[str, Any]]:
             retry_after = _retry_after(response.headers.get("Retry-After"))
             raise RateLimited(message, retry_after=retry_after)
         raise ProviderUnavailable(message)
-    try:
-        body = json.loads(response.content)
-    except ValueError:
-        raise ProtocolError(f"the answer from {host} is not JSON") from None
+    body = read_json(response, vendor=host, max_bytes=MAX_ANSWER_BYTES)
     if not isinstance(body, dict) or ("ErrorCode" not in body and "ActionStatus" not in body):
         raise ProtocolError(f"the answer from {host} is not a Tencent Chat REST answer")
     return structure(body, Envelope), body
@@ -322,11 +259,9 @@ def read_body(response: httpx.Response) -> tuple[Envelope, dict[str, Any]]:
 
 def structure(data: Any, cls: type[Any]) -> Any:
     """Structure with the private converter; a shape mismatch is a ``ProtocolError``."""
-    try:
-        return _CONVERTER.structure(data, cls)
-    except cattrs.BaseValidationError as exc:
-        problems = "; ".join(cattrs.transform_error(exc, path=cls.__name__))
-        raise ProtocolError(f"unexpected answer shape: {problems}") from None
+    return structure_answer(
+        _CONVERTER, data, cls, prefix="unexpected answer shape", path=cls.__name__
+    )
 
 
 def _retry_after(value: str | None) -> float | None:

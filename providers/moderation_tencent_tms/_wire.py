@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final
-from urllib.parse import quote, quote_plus
+from typing import Any, Final, TypeVar
 
 import attrs
 import cattrs
 import httpx
-from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
-from cattrs.preconf.json import make_converter
 
 from moderation_core import (
     AuthError,
@@ -28,6 +25,13 @@ from moderation_core import (
     ProviderUnavailable,
     RateLimited,
     raise_for_status,
+)
+from moderation_core.wire import (
+    pascal,
+    read_json,
+    strict_converter,
+    structure_answer,
+    vendor_text,
 )
 
 __all__ = [
@@ -65,7 +69,7 @@ _DECISIONS: Final = {"pass": Decision.PASS, "review": Decision.REVIEW, "block": 
 MAX_ANSWER_BYTES: Final = 1 << 20
 MAX_KEYWORDS: Final = 100
 MAX_KEYWORD_CHARS: Final = 256
-_MAX_MESSAGE: Final = 200
+_T = TypeVar("_T")
 
 # Codes whose cause the message should spell out (CONTRACTS-MORE-VENDORS 1.9).
 _HINTS: Final = {
@@ -115,8 +119,7 @@ def _family(code: str) -> str:
 def error_for(code: str, message: str, *, secrets: Iterable[str] = ()) -> ProviderError:
     """The typed error for a ``Response.Error``; the vendor's message is kept, short,
     with any credential it echoes masked."""
-    text = _scrub(message, secrets)
-    text = text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."
+    text = vendor_text(message, secrets)
     shown = f"Tencent TMS/IMS refused the request: {code}"
     if text:
         shown += f": {text}"
@@ -133,14 +136,6 @@ def error_for(code: str, message: str, *, secrets: Iterable[str] = ()) -> Provid
     if family in ("InternalError", "ResourceUnavailable") or code in _UNAVAILABLE_CODES:
         return ProviderUnavailable(shown, code=code)
     return ProviderError(shown, code=code)
-
-
-def _scrub(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if len(secret) >= 4:
-            for spelling in {secret, quote(secret, safe=""), quote_plus(secret, safe="")}:
-                text = text.replace(spelling, "***")
-    return text
 
 
 # -- requests -----------------------------------------------------------------------
@@ -194,37 +189,12 @@ class Answer:
     request_id: str | None = None
 
 
-_PASCAL = {
-    "content": "Content",
-    "file_url": "FileUrl",
-    "biz_type": "BizType",
-    "data_id": "DataId",
-    "user": "User",
-    "user_id": "UserId",
-    "receiver_id": "ReceiverId",
-    "code": "Code",
-    "message": "Message",
-    "suggestion": "Suggestion",
-    "label": "Label",
-    "sub_label": "SubLabel",
-    "score": "Score",
-    "keywords": "Keywords",
-    "request_id": "RequestId",
-}
-
-
-def _strict_int(value: object, _type: type) -> int:
+def _score(value: object, _type: type) -> int:
     # The JSON preconf would read "99" or 99.5 as 99: off-contract for Score.
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"expected an integer, got {type(value).__name__}")
     if not 0 <= value <= 100:
         raise ValueError(f"expected 0-100, got {value}")
-    return value
-
-
-def _strict_str(value: object, _type: type) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"expected a string, got {type(value).__name__}")
     return value
 
 
@@ -236,32 +206,20 @@ def _keywords(value: object, _type: type) -> list[str]:
         raise TypeError(f"expected an array, got {type(value).__name__}")
     if len(value) > MAX_KEYWORDS:
         raise ValueError(f"{len(value)} keywords, more than the {MAX_KEYWORDS} accepted")
-    words = [_strict_str(item, str) for item in value]
-    if any(len(word) > MAX_KEYWORD_CHARS for word in words):
+    if not all(isinstance(item, str) for item in value):
+        raise TypeError("expected an array of strings")
+    if any(len(word) > MAX_KEYWORD_CHARS for word in value):
         raise ValueError(f"a keyword longer than {MAX_KEYWORD_CHARS} characters")
-    return words
+    return list(value)
 
 
 def _make_converter() -> cattrs.Converter:
-    converter = make_converter()
-    converter.register_structure_hook(int, _strict_int)
-    converter.register_structure_hook(str, _strict_str)
+    converter = strict_converter(
+        structure={_Error: pascal, Answer: pascal},
+        unstructure={User: pascal, TextRequest: pascal, ImageRequest: pascal},
+    )
+    converter.register_structure_hook(int, _score)  # Score is the only integer read
     converter.register_structure_hook_func(lambda t: t == list[str], _keywords)
-    for cls in (User, TextRequest, ImageRequest):
-        renames = {
-            a.name: override(rename=_PASCAL[a.name], omit_if_default=True)
-            for a in attrs.fields(cls)
-        }
-        converter.register_unstructure_hook(
-            cls,
-            make_dict_unstructure_fn(cls, converter, **renames),  # type: ignore[arg-type]
-        )
-    for answer_cls in (_Error, Answer):
-        renames = {a.name: override(rename=_PASCAL[a.name]) for a in attrs.fields(answer_cls)}
-        converter.register_structure_hook(
-            answer_cls,
-            make_dict_structure_fn(answer_cls, converter, **renames),  # type: ignore[arg-type]
-        )
     return converter
 
 
@@ -275,12 +233,10 @@ def to_json(request: TextRequest | ImageRequest) -> bytes:
     ).encode()
 
 
-def _structure(data: object, cls: type[Any]) -> Any:
-    try:
-        return _CONVERTER.structure(data, cls)
-    except cattrs.BaseValidationError as exc:
-        problems = "; ".join(cattrs.transform_error(exc, path="Response"))
-        raise ProtocolError(f"unexpected answer shape: {problems[:300]}") from None
+def _structure(data: object, cls: type[_T]) -> _T:
+    return structure_answer(
+        _CONVERTER, data, cls, prefix="unexpected answer shape", path="Response"
+    )
 
 
 def read_answer(
@@ -292,17 +248,12 @@ def read_answer(
     raise_for_status(response)
     if response.status_code != 200:
         raise ProtocolError(f"HTTP {response.status_code} instead of 200")
-    if len(response.content) > MAX_ANSWER_BYTES:
-        raise ProtocolError(f"the answer is over {MAX_ANSWER_BYTES} bytes")
-    try:
-        body = json.loads(response.content)
-    except (ValueError, RecursionError):  # RecursionError: nesting too deep to read
-        raise ProtocolError("the answer is not JSON") from None
+    body = read_json(response, vendor="Tencent TMS/IMS", max_bytes=MAX_ANSWER_BYTES)
     inner = body.get("Response") if isinstance(body, dict) else None
     if not isinstance(inner, dict):
         raise ProtocolError("the answer has no Response object")
     if "Error" in inner:
-        error: _Error = _structure(inner["Error"], _Error)
+        error = _structure(inner["Error"], _Error)
         raise error_for(error.code, error.message, secrets=secrets)
-    answer: Answer = _structure(inner, Answer)
+    answer = _structure(inner, Answer)
     return answer, inner

@@ -7,18 +7,12 @@ what to send and where.
 
 from __future__ import annotations
 
-import json
 import math
-import re
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, get_args, get_origin
-from urllib.parse import quote, quote_plus
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import attrs
-import cattrs
 import httpx
-from cattrs.gen import make_dict_structure_fn, override
-from cattrs.preconf.json import make_converter
 
 from moderation_core import (
     AuthError,
@@ -30,6 +24,7 @@ from moderation_core import (
     RateLimited,
     raise_for_status,
 )
+from moderation_core.wire import camel, read_json, strict_converter, structure_answer, vendor_text
 
 __all__ = [
     "AUTH_CODES",
@@ -106,7 +101,6 @@ _CLOCK_HINT = (
     "the request's timestamp is outside Yidun's window: this machine's clock is off "
     "(sync it with NTP)"
 )
-_MAX_MSG = 200
 
 # An answer is one JSON object; a batch of 100 with every detail is far below this. A
 # larger body is hostile or broken, refused before parsing.
@@ -119,7 +113,8 @@ MAX_KEYWORD_CHARS = 256
 
 def error_for(code: int, msg: str, *, secrets: Sequence[str] = ()) -> ProviderError:
     """The typed error for a body ``code`` other than 200."""
-    text = _scrub(msg, secrets)
+    # A vendor may quote parameters back, the signature among them (in either case).
+    text = vendor_text(msg, secrets)
     message = "Yidun refused the request"  # the error's str adds the code
     if text:
         message += f": {text}"
@@ -135,18 +130,6 @@ def error_for(code: int, msg: str, *, secrets: Sequence[str] = ()) -> ProviderEr
     if code in UNAVAILABLE_CODES:
         return ProviderUnavailable(message, code=code)
     return ProviderError(message, code=code)
-
-
-def _scrub(text: str, secrets: Sequence[str]) -> str:
-    """The vendor's ``msg``, short and without any value this request signed with:
-    a vendor may quote parameters back, the signature among them."""
-    for secret in secrets:
-        if secret:
-            for spelling in {secret, quote(secret, safe=""), quote_plus(secret)}:
-                # Hex digests are compared without regard to case, so echoed in either.
-                text = re.sub(re.escape(spelling), "***", text, flags=re.IGNORECASE)
-    text = " ".join(text.split())
-    return text if len(text) <= _MAX_MSG else text[: _MAX_MSG - 3] + "..."
 
 
 # -- the shapes read ---------------------------------------------------------------------
@@ -198,91 +181,25 @@ class Antispam:
     labels: list[LabelHit] = attrs.Factory(list)
 
 
-_RENAMES: Mapping[type[Any], Mapping[str, str]] = {
-    Envelope: {},
-    Keyword: {},
-    Details: {},
-    SubLabel: {"sub_label": "subLabel"},
-    LabelHit: {"sub_labels": "subLabels"},
-    Antispam: {"task_id": "taskId", "data_id": "dataId", "second_label": "secondLabel"},
-}
-
-
-def _strict_int(value: object, _type: type) -> int:
-    # The JSON preconf would read "2" or 2.5 as ints; a vendor sending those is off-contract.
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"expected an integer, got {type(value).__name__}")
-    return value
-
-
-def _strict_float(value: object, _type: type) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"expected a number, got {type(value).__name__}")
-    return float(value)
-
-
-def _strict_str(value: object, _type: type) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"expected a string, got {type(value).__name__}")
-    return value
-
-
-def _objects_only(structure_fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-    # cattrs reads any value with ``in`` and ``[]``: a string would pass for an object
-    # whose fields all have defaults, and so "x" for an empty answer.
-    def structure(value: object, type_: Any) -> Any:
-        if not isinstance(value, dict):
-            raise TypeError(f"expected an object, got {type(value).__name__}")
-        return structure_fn(value, type_)
-
-    return structure
-
-
-def _is_list(type_: Any) -> bool:
-    origin: object = get_origin(type_)
-    return origin is list
-
-
-def _make_list_hook(converter: cattrs.Converter) -> Callable[[Any], Any]:
-    def factory(list_type: Any) -> Callable[[object, type], list[Any]]:
-        (item_type,) = get_args(list_type)
-
-        def structure(value: object, _type: type) -> list[Any]:
-            if value is None:  # the SDK's pointers: an absent list may come as null
-                return []
-            # cattrs would read "abc" as ["a", "b", "c"] and a dict as its keys.
-            if not isinstance(value, list):
-                raise TypeError(f"expected an array, got {type(value).__name__}")
-            return [converter.structure(item, item_type) for item in value]
-
-        return structure
-
-    return factory
-
-
-def _make_converter() -> cattrs.Converter:
-    converter = make_converter()
-    converter.register_structure_hook(int, _strict_int)
-    converter.register_structure_hook(float, _strict_float)
-    converter.register_structure_hook(str, _strict_str)
-    converter.register_structure_hook_factory(_is_list, _make_list_hook(converter))
-    for cls, renames in _RENAMES.items():
-        overrides = {name: override(rename=key) for name, key in renames.items()}
-        structure_fn = make_dict_structure_fn(cls, converter, **overrides)  # type: ignore[arg-type]
-        converter.register_structure_hook(cls, _objects_only(structure_fn))
-    return converter
-
-
-_CONVERTER = _make_converter()
+_CONVERTER = strict_converter(
+    structure={
+        Envelope: {},
+        Keyword: {},
+        Details: {},
+        SubLabel: camel,
+        LabelHit: camel,
+        Antispam: camel,
+    },
+    null_lists=True,  # the SDK's pointers: an absent list may come as null
+    finite_floats=False,  # a rate that is not finite is no score (score_of), not an error
+)
 
 
 def structure(data: Any, cls: type[Any], what: str) -> Any:
     """Structure with the private converter; a shape mismatch is a ``ProtocolError``."""
-    try:
-        return _CONVERTER.structure(data, cls)
-    except cattrs.BaseValidationError as exc:
-        problems = "; ".join(cattrs.transform_error(exc, path=what))
-        raise ProtocolError(f"unexpected answer shape from Yidun: {problems[:300]}") from None
+    return structure_answer(
+        _CONVERTER, data, cls, prefix="unexpected answer shape from Yidun", path=what
+    )
 
 
 def read_body(response: httpx.Response, *, secrets: Sequence[str] = ()) -> dict[str, Any]:
@@ -294,15 +211,7 @@ def read_body(response: httpx.Response, *, secrets: Sequence[str] = ()) -> dict[
     if status != 200:
         raise_for_status(response)
         raise ProtocolError(f"Yidun answered HTTP {status} instead of 200")
-    if len(response.content) > MAX_ANSWER_BYTES:
-        raise ProtocolError(
-            f"Yidun's answer is {len(response.content)} bytes, more than the "
-            f"{MAX_ANSWER_BYTES} accepted"
-        )
-    try:
-        body = json.loads(response.content)
-    except ValueError:  # UnicodeDecodeError is one
-        raise ProtocolError("Yidun's answer is not JSON") from None
+    body = read_json(response, vendor="Yidun", max_bytes=MAX_ANSWER_BYTES)
     if not isinstance(body, dict) or "code" not in body:
         raise ProtocolError("Yidun's answer is not a JSON object with a code")
     envelope: Envelope = structure(body, Envelope, "answer")

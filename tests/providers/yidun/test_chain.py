@@ -9,118 +9,37 @@ the tree (it was being written beside this one).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
 
-import attrs
 import pytest
 
-from moderation_core import Content, Decision, Label, Moderator, ProviderUnavailable
-from moderation_core.testing import RecordingTransport, serve
-from moderation_shumei import emulator as shumei_emulator
-from moderation_tencent_chat import emulator as tencent_emulator
-from moderation_yidun import emulator as yidun_emulator
-
-TEXT = "你这个傻逼"  # every vendor's emulator, and the local engine, block it as ABUSE
-
-
-@attrs.frozen
-class Vendor:
-    name: str  # the key under [providers]
-    make: Callable[..., Any]  # the emulator factory
-    fault: str  # what it answers while failing: a transient error of its own vendor's
-    table: Callable[[str], str]  # base_url -> the TOML table's keys
-
-
-VENDORS = (
-    Vendor(
-        "tencent",
-        tencent_emulator.make_emulator,
-        "93001",  # internal error, retry
-        lambda url: (
-            f"""type = "tencent_chat"
-sdkappid = {tencent_emulator.DEMO_SDKAPPID}
-identifier = "admin"
-secret_key = "{tencent_emulator.DEMO_SECRET_KEY}"
-base_url = "{url}"
-"""
-        ),
-    ),
-    Vendor(
-        "yidun",
-        yidun_emulator.make_emulator,
-        "503",  # service unavailable
-        lambda url: (
-            f"""type = "yidun"
-secret_id = "{yidun_emulator.DEMO_SECRET_ID}"
-secret_key = "{yidun_emulator.DEMO_SECRET_KEY}"
-business_id = "{yidun_emulator.DEMO_BUSINESS_ID}"
-base_url = "{url}"
-"""
-        ),
-    ),
-    Vendor(
-        "shumei",
-        shumei_emulator.make_emulator,
-        "1903",  # service failure
-        lambda url: (
-            f"""type = "shumei"
-access_key = "{shumei_emulator.DEMO_ACCESS_KEY}"
-app_id = "{shumei_emulator.DEMO_APP_ID}"
-base_url = "{url}"
-"""
-        ),
-    ),
+from moderation_core import Content, Decision, Moderator
+from tests.support.chain import (
+    SHUMEI,
+    TENCENT,
+    TEXT,
+    YIDUN,
+    assert_fell_back,
+    chain_of,
+    served_chain,
 )
-CHAIN = [*(v.name for v in VENDORS), "local"]
 
-
-@attrs.frozen
-class Served:
-    config: Path
-    recordings: dict[str, RecordingTransport]
-
-
-@contextmanager
-def served_chain(tmp_path: Path, failing: int) -> Iterator[Served]:
-    """Every vendor's emulator on a port of its own, the first ``failing`` of them
-    answering their fault, and one moderation.toml listing them all, then local."""
-    with ExitStack() as stack:
-        tables = []
-        recordings = {}
-        for index, vendor in enumerate(VENDORS):
-            options = {"fault": vendor.fault} if index < failing else {}
-            recording = RecordingTransport(vendor.make(**options))
-            recordings[vendor.name] = recording
-            url = stack.enter_context(serve(recording.handle_request))
-            tables.append(f"[providers.{vendor.name}]\n{vendor.table(url)}")
-        names = ", ".join(f'"{name}"' for name in CHAIN)
-        config = tmp_path / "moderation.toml"
-        config.write_text(
-            f'[moderation]\nproviders = [{names}]\nstrategy = "fallback"\n\n'
-            + "\n".join(tables)
-            + '\n[providers.local]\ntype = "local"\n',
-            encoding="utf-8",
-        )
-        yield Served(config, recordings)
+VENDORS = (TENCENT, YIDUN, SHUMEI)
+CHAIN = chain_of(VENDORS)
 
 
 @pytest.mark.parametrize("failing", range(len(CHAIN)), ids=lambda n: f"{n}-failing")
 def test_falls_back_along_the_chain(tmp_path: Path, failing: int) -> None:
-    with served_chain(tmp_path, failing) as chain, Moderator.from_config(chain.config) as mod:
+    with (
+        served_chain(tmp_path, VENDORS, failing) as chain,
+        Moderator.from_config(chain.config) as mod,
+    ):
         verdict = mod.check(TEXT, sender="u1", receiver="u2")
-    assert verdict.provider == CHAIN[failing]
-    assert (verdict.decision, verdict.label) == (Decision.BLOCK, Label.ABUSE)
-    assert [e.provider for e in verdict.errors] == CHAIN[:failing]
-    assert all(isinstance(e, ProviderUnavailable) for e in verdict.errors)
-    assert verdict.failed_over is (failing > 0)
-    assert not verdict.fallback
+    assert_fell_back(verdict, VENDORS, failing)
 
 
 def test_a_block_is_an_answer_not_a_reason_to_fall_back(tmp_path: Path) -> None:
-    with served_chain(tmp_path, 0) as chain, Moderator.from_config(chain.config) as mod:
+    with served_chain(tmp_path, VENDORS, 0) as chain, Moderator.from_config(chain.config) as mod:
         verdict = mod.check(TEXT)
     assert verdict.provider == "tencent"
     assert verdict.decision is Decision.BLOCK
@@ -129,7 +48,7 @@ def test_a_block_is_an_answer_not_a_reason_to_fall_back(tmp_path: Path) -> None:
 
 def test_a_batch_falls_back_to_one_yidun_batch_check(tmp_path: Path) -> None:
     items = [Content.text(text, id=i) for i, text in enumerate(["hello", TEXT, "buy now"])]
-    with served_chain(tmp_path, 1) as chain, Moderator.from_config(chain.config) as mod:
+    with served_chain(tmp_path, VENDORS, 1) as chain, Moderator.from_config(chain.config) as mod:
         verdicts = mod.check_many(items)
     assert [v.provider for v in verdicts] == ["yidun"] * 3
     assert [v.decision for v in verdicts] == [Decision.PASS, Decision.BLOCK, Decision.REVIEW]
