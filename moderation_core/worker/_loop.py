@@ -7,15 +7,19 @@ a result is published with the input's id as the broker's de-duplication id, so 
 result of a redelivered input is stored once (inside the broker's dedupe window).
 
 Everything in hand is checked at once (up to ``in_flight``), which is what lets the
-Moderator's auto-batching put many single messages into one vendor request.
+Moderator's auto-batching put many single messages into one vendor request. The next
+fetch goes out before a fetched batch is checked, and results are published back to
+back (each input acknowledged once its own result is confirmed), so neither the broker
+nor the checks wait on each other's round trips.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 
 import attrs
 
@@ -74,8 +78,12 @@ class Worker:
         self._clock = clock
         self._fetch_timeout = fetch_timeout
         self._stopping = asyncio.Event()
-        self._in_hand: dict[asyncio.Task[None], tuple[Delivery, float]] = {}
-        self._room = asyncio.Event()
+        self._in_hand: dict[Delivery, float] = {}  # each delivery held, and since when
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._room = asyncio.Event()  # set once there is room for the next fetch
+        # Fetch again once this much room is free, so fetches stay large (each is a
+        # round trip) yet come before the messages in hand run out.
+        self._refill = min(settings.batch, max(1, settings.in_flight // 2))
         self.stats = WorkerStats()
 
     def stop(self) -> None:
@@ -98,7 +106,8 @@ class Worker:
             await self._consume()
             if self._in_hand:
                 log.info("draining: finishing %d message(s) in hand", len(self._in_hand))
-                await asyncio.gather(*self._in_hand, return_exceptions=True)
+            while self._tasks:  # a batch's starter adds its messages' tasks
+                await asyncio.gather(*self._tasks, return_exceptions=True)
         finally:
             keep_alive.cancel()
             try:
@@ -111,17 +120,19 @@ class Worker:
 
     async def _consume(self) -> None:
         settings = self._settings
+        unit = self._vendor_batch()
         backoff = BACKOFF_FIRST
         while not self.stopping:
             room = settings.in_flight - len(self._in_hand)
-            if room <= 0:
+            if room < self._refill:
                 self._room.clear()
                 await self._first(self._room.wait())
                 continue
+            limit = min(settings.batch, room)
+            if limit >= unit:
+                limit -= limit % unit
             try:
-                deliveries = await self._broker.fetch(
-                    min(settings.batch, room), self._fetch_timeout
-                )
+                deliveries = await self._broker.fetch(limit, self._fetch_timeout)
             except BrokerError as exc:
                 self.stats.broker_errors += 1
                 log.warning("fetch failed (retrying in %.1f s): %s", backoff, exc)
@@ -129,15 +140,40 @@ class Worker:
                 backoff = min(backoff * 2, BACKOFF_CAP)
                 continue
             backoff = BACKOFF_FIRST
-            now = self._clock()
-            for delivery in deliveries:
-                task = asyncio.create_task(self._handle(delivery))
-                self._in_hand[task] = (delivery, now)
-                task.add_done_callback(self._done)
+            if deliveries:
+                now = self._clock()
+                for delivery in deliveries:
+                    self._in_hand[delivery] = now
+                self._spawn(self._start(deliveries))
 
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._in_hand.pop(task, None)
-        self._room.set()
+    def _vendor_batch(self) -> int:
+        """The largest vendor batch (items per request) that fits in a fetch: fetches in
+        whole multiples of it let single-item messages fill every vendor request, where
+        a remainder would go alone once the batch window passed."""
+        sizes = [p.capabilities.batch_size for p in self._moderator.providers]
+        fitting = [n for n in sizes if 1 < n <= self._settings.batch]
+        return max(fitting, default=1)
+
+    async def _start(self, deliveries: list[Delivery]) -> None:
+        """Check a fetched batch, each message in a task of its own. Started from a task
+        so that the next fetch, which the consumer sends meanwhile, reaches the broker
+        first: the client writes it from a task of its own, and checks that never wait
+        (the local engine) would otherwise hold it back until the batch is done."""
+        await asyncio.sleep(0)
+        for delivery in deliveries:
+            task = self._spawn(self._handle(delivery))
+            task.add_done_callback(functools.partial(self._done, delivery))
+
+    def _spawn(self, work: Coroutine[None, None, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _done(self, delivery: Delivery, task: asyncio.Task[None]) -> None:
+        self._in_hand.pop(delivery, None)
+        if self._settings.in_flight - len(self._in_hand) >= self._refill:
+            self._room.set()
         if not task.cancelled() and task.exception() is not None:
             # A bug, not a message's fault: the delivery stays unacknowledged (redelivered).
             self.stats.unsettled += 1
@@ -160,7 +196,7 @@ class Worker:
         while True:
             await asyncio.sleep(every)
             now = self._clock()
-            held = [d for d, since in list(self._in_hand.values()) if now - since >= every]
+            held = [d for d, since in list(self._in_hand.items()) if now - since >= every]
             for delivery in held:
                 try:
                     await delivery.in_progress()

@@ -11,7 +11,7 @@ from nats.js.api import AckPolicy, RetentionPolicy
 
 from moderation_core import load_config
 from moderation_core.worker import BrokerError, WorkerSettings, worker_settings
-from moderation_core.worker._nats import NatsBroker
+from moderation_core.worker._nats import NatsBroker, _Confirms
 from tests.worker.nats_support import Names, connect, message, publish_all, stored
 
 
@@ -156,3 +156,92 @@ async def test_unreachable_broker_is_a_broker_error_without_password(names: Name
     assert "s3cret" not in str(caught.value)
     assert "nats://user:***@127.0.0.1:1" in str(caught.value)
     assert "s3cret" not in repr(broker)
+
+
+async def test_fetch_returns_what_is_there_without_waiting_for_a_full_batch(names: Names) -> None:
+    broker = NatsBroker(settings(names, ack_wait=30))
+    await broker.start()
+    nc, js = await connect()
+    try:
+        await publish_all(js, names.subject_in, [message(n) for n in range(3)])
+        got = await broker.fetch(10, 5)  # the server answers no_wait with what it holds
+        assert sorted(d.data for d in got) == sorted(message(n) for n in range(3))
+        for d in got:
+            await d.ack()
+    finally:
+        await broker.stop()
+        await nc.close()
+
+
+async def test_a_waiting_fetch_returns_the_first_arrival_and_the_next_the_rest(
+    names: Names,
+) -> None:
+    s = settings(names, ack_wait=30)
+    broker = NatsBroker(s)
+    await broker.start()
+    nc, js = await connect()
+    try:
+        waiting = asyncio.create_task(broker.fetch(5, 5))  # lingers: the stream is empty
+        await asyncio.sleep(0.2)
+        await publish_all(js, names.subject_in, [message(1)])
+        first = await waiting
+        assert [d.data for d in first] == [message(1)]
+        # The lingering request asked for one message only, so nothing else was
+        # delivered to it: the rest stays in the stream until the next fetch.
+        await publish_all(js, names.subject_in, [message(2), message(3)])
+        info = await js.consumer_info(names.stream, s.durable)
+        assert (info.num_ack_pending, info.num_pending) == (1, 2)
+        later = await broker.fetch(5, 5)
+        assert sorted(d.data for d in later) == [message(2), message(3)]
+        for d in [*first, *later]:
+            await d.ack()
+    finally:
+        await broker.stop()
+        await nc.close()
+
+
+async def test_a_deleted_consumer_fails_a_fetch_and_the_next_creates_it_again(
+    names: Names,
+) -> None:
+    s = settings(names, ack_wait=30)
+    broker = NatsBroker(s)
+    await broker.start()
+    nc, js = await connect()
+    try:
+        waiting = asyncio.create_task(broker.fetch(5, 5))
+        await asyncio.sleep(0.2)
+        await js.delete_consumer(names.stream, s.durable)
+        with pytest.raises(BrokerError, match="409 Consumer Deleted"):
+            await waiting
+        await publish_all(js, names.subject_in, [message(1)])
+        (again,) = await fetch_some(broker, 1)  # start() made the consumer again
+        assert again.data == message(1)
+        await again.ack()
+    finally:
+        await broker.stop()
+        await nc.close()
+
+
+async def test_publish_where_no_stream_listens_is_a_broker_error(names: Names) -> None:
+    broker = NatsBroker(settings(names))
+    await broker.start()
+    try:
+        with pytest.raises(BrokerError, match=f"publish to {names.subject_in}x"):
+            await broker.publish(f"{names.subject_in}x", b"{}", msg_id="a")
+    finally:
+        await broker.stop()
+
+
+async def test_a_publish_never_acknowledged_times_out(names: Names) -> None:
+    nc, _ = await connect()
+    confirms = _Confirms(nc, timeout=0.2)
+    await confirms.start()
+    silent = await nc.subscribe(f"{names.subject_in}.silent")  # takes it, never answers
+    try:
+        with pytest.raises(TimeoutError, match=r"no PubAck within 0\.2 s"):
+            await confirms.publish(f"{names.subject_in}.silent", b"{}", {"Nats-Msg-Id": "a"})
+        assert confirms.waiting == 0  # nothing left behind
+    finally:
+        await silent.unsubscribe()
+        await confirms.stop()
+        await nc.close()

@@ -247,3 +247,37 @@ async def test_a_message_never_settled_is_dead_lettered_after_max_deliver(
         assert vendor.checks == []
     finally:
         await nc.close()
+
+
+async def test_fetches_come_in_whole_vendor_batches_so_every_request_is_full(
+    names: Names, plugin_manager: pluggy.PluginManager, vendor: FakeVendor
+) -> None:
+    table = fake_providers(("a", {"batch_size": 10}), deadline=5)
+    table["worker"] = names.worker(ack_wait=10, batch=25, in_flight=100)
+    cfg = load_config(table)
+    settings = worker_settings(cfg)
+    limits: list[int] = []
+
+    class Recording(NatsBroker):
+        async def fetch(self, limit: int, timeout: float) -> list[Any]:
+            limits.append(limit)
+            return await super().fetch(limit, timeout)
+
+    nc, js = await connect()
+    try:
+        broker = Recording(settings)
+        await broker.start()
+        await publish_all(js, names.subject_in, [message(n) for n in range(100)])
+        async with AsyncModerator(
+            cfg, plugin_manager=plugin_manager, transport=httpx.MockTransport(vendor)
+        ) as moderator:
+            loop = Worker(moderator, broker, settings, fetch_timeout=0.2)
+            task = asyncio.create_task(loop.run())
+            assert await wait_stored(js, names.results, 100) == 100
+            loop.stop()
+            await asyncio.wait_for(task, 30)
+        assert limits
+        assert all(limit % 10 == 0 for limit in limits)  # 20 of the 25 a fetch may take
+        assert sorted(len(check["items"]) for check in vendor.checks) == [10] * 10
+    finally:
+        await nc.close()
