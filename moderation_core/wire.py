@@ -7,6 +7,7 @@ again: a cattrs converter that refuses ``"0.9"`` for a number or ``"abc"`` for a
 parsing (a huge or deeply nested answer must cost bounded time), cattrs errors turned
 into ``ProtocolError``, and a vendor's error text that is short, one line and free of
 every credential the request carried (vendors echo parameters, percent-encoded too).
+Beside them, the check a config's own ``rate_limit`` (a vendor's default) needs.
 
 The converter is still each provider's own (STYLE 1): ``strict_converter`` makes a new
 one per call and never hands out a shared one.
@@ -34,6 +35,7 @@ __all__ = [
     "MAX_VENDOR_TEXT",
     "KeyStyle",
     "camel",
+    "check_rate_limit",
     "pascal",
     "read_json",
     "read_json_object",
@@ -301,6 +303,14 @@ def retry_after(
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
     return max(0.0, when - now) if math.isfinite(when) else None
+
+
+def check_rate_limit(_inst: object, _attr: object, value: float | None) -> None:
+    """The attrs validator for a provider config that sets its vendor's ``rate_limit``
+    default (redefining the field drops the core's check): requests/s, 0 or None for
+    no limit, never negative."""
+    if value is not None and value < 0:
+        raise ValueError(f"rate_limit must be 0 (no limit) or more requests/s, got {value:g}")
 
 
 def _seconds(value: str | None) -> float | None:

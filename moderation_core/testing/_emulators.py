@@ -85,11 +85,12 @@ def parse_options(
     *,
     emulator: str,
     callables: Iterable[str] = ("clock", "sleep"),
+    label: str | None = None,
 ) -> dict[str, Any]:
     """``make_emulator(**options)`` parsed: each option by its parser (called with the
     name and the value, a string from ``--set`` or a Python value), each of
     ``callables`` checked callable; an unknown option is a ``TypeError`` listing the
-    known ones, ``emulator`` naming whose."""
+    known ones, ``label`` naming what it is (default: ``"{emulator} emulator option"``)."""
     hooks = tuple(callables)
     parsed: dict[str, Any] = {}
     for name, value in options.items():
@@ -101,6 +102,7 @@ def parse_options(
         parser = parsers.get(name)
         if parser is None:
             known = ", ".join([*parsers, *hooks])
-            raise TypeError(f"unknown {emulator} emulator option {name!r}; known: {known}")
+            what = label or f"{emulator} emulator option"
+            raise TypeError(f"unknown {what} {name!r}; known: {known}")
         parsed[name] = parser(name, value)
     return parsed

@@ -32,6 +32,7 @@ from moderation_core import (
     Provider,
     Secret,
 )
+from moderation_core.wire import check_rate_limit
 
 from . import _signing as signing
 from ._labels import RISK_LEVELS
@@ -114,11 +115,6 @@ def _check_level(_inst: object, attr: attrs.Attribute[str], value: str) -> None:
         raise ValueError(f"{attr.name} must be one of {', '.join(_LEVEL_NAMES)}, got {value!r}")
 
 
-def _check_rate_limit(_inst: object, _attr: object, value: float | None) -> None:
-    if value is not None and value < 0:
-        raise ValueError(f"rate_limit must be 0 (no limit) or more requests/s, got {value:g}")
-
-
 @attrs.define(kw_only=True)
 class AliyunGreenConfig(HttpProviderConfig):
     """``[providers.NAME]`` with ``type = "aliyun_green"``; see docs/providers/aliyun.md."""
@@ -137,7 +133,7 @@ class AliyunGreenConfig(HttpProviderConfig):
     max_text_chars: int | None = attrs.field(
         default=None, validator=attrs.validators.optional(attrs.validators.ge(1))
     )
-    rate_limit: float | None = attrs.field(default=DEFAULT_RATE_LIMIT, validator=_check_rate_limit)
+    rate_limit: float | None = attrs.field(default=DEFAULT_RATE_LIMIT, validator=check_rate_limit)
 
     def problems(self) -> list[str]:
         """Checks across keys, every one reported at once."""

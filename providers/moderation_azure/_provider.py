@@ -37,8 +37,8 @@ from moderation_core import (
     Secret,
     Verdict,
 )
+from moderation_core.wire import check_rate_limit, vendor_text
 from moderation_core.wire import retry_after as read_retry_after
-from moderation_core.wire import vendor_text
 
 from . import _wire as wire
 from ._fetch import fetch_image
@@ -119,11 +119,6 @@ def _check_severity(_inst: object, attr: attrs.Attribute[Any], value: int) -> No
         raise ValueError(f"{attr.name} is a severity from 1 to 7, got {value}")
 
 
-def _check_rate_limit(_inst: object, _attr: object, value: float | None) -> None:
-    if value is not None and value < 0:
-        raise ValueError(f"rate_limit must be 0 (no limit) or more requests/s, got {value:g}")
-
-
 @attrs.define(kw_only=True)
 class AzureConfig(HttpProviderConfig):
     """``[providers.NAME]`` with ``type = "azure_content_safety"``; see
@@ -138,7 +133,7 @@ class AzureConfig(HttpProviderConfig):
     halt_on_blocklist_hit: bool = False
     review_at: int = attrs.field(default=DEFAULT_REVIEW_AT, validator=_check_severity)
     block_at: int = attrs.field(default=DEFAULT_BLOCK_AT, validator=_check_severity)
-    rate_limit: float | None = attrs.field(default=DEFAULT_RATE_LIMIT, validator=_check_rate_limit)
+    rate_limit: float | None = attrs.field(default=DEFAULT_RATE_LIMIT, validator=check_rate_limit)
 
     def problems(self) -> list[str]:
         """Checks across keys, every one reported at once."""

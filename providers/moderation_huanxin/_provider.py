@@ -7,20 +7,16 @@ cattrs converter) and the label map; nothing outside it knows them.
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import math
 import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import attrs
-import cattrs
 import httpx
-from cattrs.gen import make_dict_structure_fn, override
-from cattrs.preconf.json import make_converter
 
 from moderation_core import (
     AuthError,
@@ -47,7 +43,13 @@ from moderation_core import (
     warn_unverified,
 )
 from moderation_core._config import shown
-from moderation_core._redact import scrub_secrets
+from moderation_core.wire import (
+    camel,
+    retry_after,
+    strict_converter,
+    structure_answer,
+    vendor_text,
+)
 
 from ._callback import DEFAULT_MAX_AGE, accept_callback
 from ._labels import classify
@@ -65,6 +67,7 @@ __all__ = [
 ]
 
 log = logging.getLogger("moderation_huanxin")
+_T = TypeVar("_T")
 
 # CONTRACTS 4.1: the REST host of each data center (the easemob.com names; the
 # easecdn.com twins answer the same API).
@@ -196,64 +199,18 @@ class _Meta:
     timestamp: int | None = None
 
 
-def _strict_str(value: object, _type: type) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"expected a string, got {type(value).__name__}")
-    return value
+# Strict (moderation_core.wire): a vendor that sends "5" for a number or a string for
+# a list has changed its shape, and guessing would map it to a wrong verdict. A NaN
+# probability is read and scored as none (score_from_probability), not refused.
+_CONVERTER = strict_converter(
+    structure={_CheckData: camel, _Meta: camel, _TokenAnswer: {}}, finite_floats=False
+)
 
 
-def _strict_int(value: object, _type: type) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"expected an integer, got {type(value).__name__}")
-    return value
-
-
-def _strict_float(value: object, _type: type) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"expected a number, got {type(value).__name__}")
-    return float(value)
-
-
-def _strict_str_list(value: object, _type: type) -> list[str]:
-    if not isinstance(value, list):
-        raise TypeError(f"expected a list, got {type(value).__name__}")
-    return [_strict_str(item, str) for item in value]
-
-
-def _make_converter() -> cattrs.Converter:
-    # Strict: a vendor that sends "5" for a number or a string for a list has changed
-    # its shape, and guessing would map it to a wrong verdict.
-    converter = make_converter()
-    converter.register_structure_hook(str, _strict_str)
-    converter.register_structure_hook(int, _strict_int)
-    converter.register_structure_hook(float, _strict_float)
-    converter.register_structure_hook_func(lambda t: t == list[str], _strict_str_list)
-    converter.register_structure_hook(
-        _CheckData,
-        make_dict_structure_fn(
-            _CheckData,
-            converter,
-            risk_label=override(rename="riskLabel"),
-            risk_type=override(rename="riskType"),
-            exchange_text=override(rename="exchangeText"),
-            sensitive_words=override(rename="sensitiveWords"),
-        ),
+def _structure(data: Any, cls: type[_T], what: str) -> _T:
+    return structure_answer(
+        _CONVERTER, data, cls, prefix=f"unexpected {what} from Huanxin", path=what
     )
-    converter.register_structure_hook(
-        _Meta, make_dict_structure_fn(_Meta, converter, request_id=override(rename="requestId"))
-    )
-    return converter
-
-
-_CONVERTER = _make_converter()
-
-
-def _structure(data: Any, cls: type[Any], what: str) -> Any:
-    try:
-        return _CONVERTER.structure(data, cls)
-    except cattrs.BaseValidationError as exc:
-        fields = "; ".join(cattrs.transform_error(exc, path=what))
-        raise ProtocolError(f"unexpected {what} from Huanxin: {fields}") from None
 
 
 def _json_object(response: httpx.Response) -> dict[str, Any] | None:
@@ -271,21 +228,6 @@ def score_from_probability(probability: float | None) -> int | None:
         return None
     scaled = probability * 100 if probability <= 1 else probability
     return max(0, min(100, round(scaled)))
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 @attrs.frozen
@@ -504,10 +446,11 @@ class HuanxinProvider(Provider[HuanxinConfig]):
         text = ": ".join(str(part) for part in (error, description) if part) or "no details"
         token = self._token
         # Percent- and form-encoded echoes too: a vendor may quote the request back.
-        text = scrub_secrets(
-            text, (self.config.client_secret.get(), token.value if token else "", *secrets)
+        return vendor_text(
+            text,
+            (self.config.client_secret.get(), token.value if token else "", *secrets),
+            limit=300,
         )
-        return text if len(text) <= 300 else text[:297] + "..."
 
     def _error(self, response: httpx.Response, body: Mapping[str, Any]) -> ProviderError:
         status = response.status_code
@@ -523,7 +466,7 @@ class HuanxinProvider(Provider[HuanxinConfig]):
             return RateLimited(
                 f"Huanxin rate limit reached: {described}",
                 code=code,
-                retry_after=_retry_after(response),
+                retry_after=retry_after(response.headers, time.time(), ms_headers=()),
             )
         if status >= 500:
             return ProviderUnavailable(

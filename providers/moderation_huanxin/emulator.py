@@ -23,14 +23,19 @@ import secrets
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import attrs
 import httpx
 
-from moderation_core.testing import float_option, int_option
+from moderation_core.testing import (
+    FaultQueue,
+    FixedWindow,
+    float_option,
+    int_option,
+    parse_options,
+)
 
 __all__ = [
     "DEFAULT_CLIENT_ID",
@@ -183,24 +188,6 @@ def _as_fault(value: object) -> str | None:
     return name
 
 
-class _Window:
-    """Requests per one-second window of the clock: a fixed-window counter."""
-
-    def __init__(self, limit: float | None) -> None:
-        self.limit = limit
-        self._second = -1
-        self._count = 0
-
-    def admit(self, now: float) -> bool:
-        if self.limit is None:
-            return True
-        second = int(now)
-        if second != self._second:
-            self._second, self._count = second, 0
-        self._count += 1
-        return self._count <= self.limit
-
-
 Endpoint = Literal["check", "token"]
 
 
@@ -253,9 +240,12 @@ class HuanxinEmulator:
         self._lock = threading.Lock()
         self._tokens: dict[str, float | None] = {}  # token -> expiry on the clock, or never
         self._expired: set[str] = set()
-        self._check_window = _Window(rate_limit)
-        self._token_window = _Window(token_rate_limit)
-        self._injected: dict[Endpoint, deque[str]] = {"check": deque(), "token": deque()}
+        self._check_window = FixedWindow(rate_limit)
+        self._token_window = FixedWindow(token_rate_limit)
+        self._faults: dict[Endpoint, FaultQueue] = {
+            "check": FaultQueue(FAULTS),
+            "token": FaultQueue(FAULTS),
+        }
 
     def __repr__(self) -> str:
         return f"<HuanxinEmulator {self.org_name}#{self.app_name}>"
@@ -264,11 +254,7 @@ class HuanxinEmulator:
 
     def inject(self, fault: str, times: int = 1, *, endpoint: Endpoint = "check") -> None:
         """Answer the next ``times`` requests to ``endpoint`` with ``fault``."""
-        name = _as_fault(fault)
-        if name is None:
-            raise ValueError("inject needs a fault name")
-        with self._lock:
-            self._injected[endpoint].extend([name] * times)
+        self._faults[endpoint].inject(fault, times)
 
     def revoke_tokens(self) -> None:
         """Forget every issued token (they answer 401 auth_bad_access_token)."""
@@ -317,15 +303,6 @@ class HuanxinEmulator:
             return self._token(body)
         return self._check(request, body)
 
-    def _take_fault(self, endpoint: Endpoint, marker: str | None) -> str | None:
-        with self._lock:
-            queued = self._injected[endpoint]
-            if queued:
-                return queued.popleft()
-        if marker is not None:
-            return marker
-        return self.fault if endpoint == "check" else None
-
     def _fault_response(self, fault: str) -> httpx.Response | None:
         """The answer a fault forces, or None when the request goes on as usual."""
         if fault.isdigit():
@@ -357,7 +334,7 @@ class HuanxinEmulator:
         with self._lock:
             self.token_requests += 1
             admitted = self._token_window.admit(self.clock())
-        fault = self._take_fault("token", None)
+        fault = self._faults["token"].take(None)
         if fault is not None:
             forced = self._fault_response(fault)
             if forced is not None:
@@ -409,9 +386,10 @@ class HuanxinEmulator:
             body = None
         content = body.get("content") if isinstance(body, dict) else None
         marker = _MARKER.search(content) if isinstance(content, str) else None
-        fault = self._take_fault("check", marker.group(1) if marker else None)
-        if fault is not None and fault not in FAULTS:
-            fault = None  # an unknown marker is just text
+        # A marker, even an unknown one (just text), stands in for the standing fault.
+        fault = self._faults["check"].take(
+            marker.group(1) if marker else None, None if marker else self.fault
+        )
         with self._lock:
             self.check_requests += 1
         if fault in ("revoke", "expire"):
@@ -515,16 +493,4 @@ def make_emulator(**options: Any) -> HuanxinEmulator:
     fault (see FAULTS), latency (seconds before every answer), slow_seconds,
     retry_after (Retry-After on 429 reach_limit), max_body_bytes. ``clock`` and
     ``sleep`` (callables) make time deterministic in tests."""
-    parsed: dict[str, Any] = {}
-    for name, value in options.items():
-        if name in ("clock", "sleep"):
-            if not callable(value):
-                raise TypeError(f"{name} must be callable")
-            parsed[name] = value
-            continue
-        parser = _OPTION_PARSERS.get(name)
-        if parser is None:
-            known = ", ".join([*_OPTION_PARSERS, "clock", "sleep"])
-            raise TypeError(f"unknown Huanxin emulator option {name!r}; known: {known}")
-        parsed[name] = parser(name, value)
-    return HuanxinEmulator(**parsed)
+    return HuanxinEmulator(**parse_options(options, _OPTION_PARSERS, emulator="Huanxin"))

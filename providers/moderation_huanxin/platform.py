@@ -19,7 +19,6 @@ endpoint beside the vendor emulator: ``POST /platform/send`` with
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import uuid
@@ -30,6 +29,7 @@ import attrs
 import httpx
 
 from moderation_core import Emulator
+from moderation_core.testing import TRIGGER_PATH, CallbackPlatform, TriggerEndpoint, parse_options
 
 from ._callback import callback_signature
 
@@ -45,7 +45,6 @@ __all__ = [
 
 DEFAULT_TIMEOUT: Final = 0.2  # the rule's 等待响应时间 by default
 MAX_ANSWER_CHARS: Final = 1000  # longer is treated as an attack: the callback failed
-TRIGGER_PATH: Final = "/platform/send"
 # What the sender's SDK shows (IM-CALLBACKS 2.1, the `code` field).
 NO_CODE: Final = "custom logic denied"
 EMPTY_CODE: Final = "Message blocked by external logic"
@@ -91,7 +90,7 @@ class _Sent:
     payload: Mapping[str, Any]
 
 
-class EasemobPlatform:
+class EasemobPlatform(CallbackPlatform[_Sent, Delivery]):
     """Easemob's side of one pre-send callback rule (see the module docstring).
     ``report_error`` is the rule's 消息拦截报错时显示 (True: 报错, the sender is told);
     ``clock`` is the Unix time the ``timestamp`` is taken from."""
@@ -111,20 +110,19 @@ class EasemobPlatform:
     ) -> None:
         if fallback not in ("deliver", "block"):
             raise ValueError(f"fallback must be deliver or block, got {fallback!r}")
-        if not timeout > 0:
-            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        super().__init__(
+            callback_url,
+            timeout=timeout,
+            clock=clock,
+            transport=transport,
+            async_transport=async_transport,
+        )
         if not secret:
             raise ValueError("every Easemob callback rule has a secret; give it")
-        self.callback_url = callback_url
         self._secret = secret
         self.appkey = appkey
-        self.timeout = timeout
         self.fallback: Fallback = fallback
         self.report_error = report_error
-        self._clock = clock
-        self._transport = transport
-        self._async_transport = async_transport
-        self._client: httpx.Client | None = None
 
     def __repr__(self) -> str:
         return f"<EasemobPlatform {self.appkey} url={self.callback_url!r}>"
@@ -170,28 +168,20 @@ class EasemobPlatform:
         )
         return _Sent(request=request, payload=payload)
 
-    def delivery(
-        self, sent: _Sent, response: httpx.Response | None, failure: str | None = None
-    ) -> Delivery:
-        """What Easemob does given the callback's ``response`` (None, with ``failure``
-        saying why, when none came in time or there was no connection)."""
-        if response is None:
-            return self._fall_back(sent, failure or "timeout")
-        if response.status_code != 200:
-            return self._fall_back(sent, f"http {response.status_code}")
+    def obey(self, sent: _Sent, response: httpx.Response) -> Delivery:
         try:
             text = response.content.decode()
             answer = json.loads(text)
         except ValueError:
-            return self._fall_back(sent, "not json")
+            return self.fall_back(sent, "not json")
         if len(text) > MAX_ANSWER_CHARS:
-            return self._fall_back(sent, "too long")
+            return self.fall_back(sent, "too long")
         if not isinstance(answer, dict) or not isinstance(answer.get("valid"), bool):
-            return self._fall_back(sent, "bad answer")
+            return self.fall_back(sent, "bad answer")
         if answer["valid"]:
             payload = answer.get("payload", sent.payload)
             if not isinstance(payload, Mapping):
-                return self._fall_back(sent, "bad answer", answer)
+                return self.fall_back(sent, "bad answer", answer)
             return Delivery(outcome="delivered", payload=payload, answer=answer)
         if not self.report_error:
             return Delivery(outcome="dropped", payload=None, answer=answer)
@@ -199,9 +189,7 @@ class EasemobPlatform:
         error = NO_CODE if code is None else (EMPTY_CODE if code == "" else str(code))
         return Delivery(outcome="rejected", payload=None, error=error, answer=answer)
 
-    def _fall_back(
-        self, sent: _Sent, why: str, answer: Mapping[str, Any] | None = None
-    ) -> Delivery:
+    def fall_back(self, sent: _Sent, why: str, answer: Mapping[str, Any] | None = None) -> Delivery:
         if self.fallback == "deliver":
             return Delivery(outcome="delivered", payload=sent.payload, fallback=why, answer=answer)
         if not self.report_error:
@@ -218,16 +206,7 @@ class EasemobPlatform:
         message: str | Mapping[str, Any],
         **options: Any,
     ) -> Delivery:
-        sent = self.callback(chat_type, sender, receiver, message, **options)
-        if self._client is None:
-            self._client = httpx.Client(transport=self._transport, timeout=self.timeout)
-        try:
-            response = self._client.send(sent.request)
-        except httpx.TimeoutException:
-            return self.delivery(sent, None, "timeout")
-        except httpx.TransportError:
-            return self.delivery(sent, None, "connection")
-        return self.delivery(sent, response)
+        return self.post(self.callback(chat_type, sender, receiver, message, **options))
 
     async def asend(
         self,
@@ -241,70 +220,50 @@ class EasemobPlatform:
     ) -> Delivery:
         """``send`` on an ``AsyncClient`` (yours, to share connections, or one per
         call); the whole exchange is held to ``timeout``."""
-        sent = self.callback(chat_type, sender, receiver, message, **options)
-        own = client is None
-        http = client or httpx.AsyncClient(transport=self._async_transport, timeout=self.timeout)
-        try:
-            async with asyncio.timeout(self.timeout):  # no task per call, unlike wait_for
-                response = await http.send(sent.request)
-        except (TimeoutError, httpx.TimeoutException):
-            return self.delivery(sent, None, "timeout")
-        except httpx.TransportError:
-            return self.delivery(sent, None, "connection")
-        finally:
-            if own:
-                await http.aclose()
-        return self.delivery(sent, response)
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        return await self.apost(
+            self.callback(chat_type, sender, receiver, message, **options), client
+        )
 
 
 # -- the trigger endpoint --------------------------------------------------------------
 
-
-def _parse_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    parsed: dict[str, Any] = {}
-    for name, value in options.items():
-        if name == "timeout":
-            parsed[name] = float(value)
-        elif name == "report_error":
-            parsed[name] = (
-                value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
-            )
-        elif name in ("secret", "appkey", "fallback", "clock", "transport", "async_transport"):
-            parsed[name] = value
-        else:
-            raise TypeError(
-                f"unknown platform option {name!r}; known: secret, appkey, timeout, "
-                "fallback, report_error"
-            )
-    return parsed
+_OPTIONS: Final[Mapping[str, Callable[[str, Any], Any]]] = {
+    "secret": lambda _, value: value,
+    "appkey": lambda _, value: value,
+    "timeout": lambda _, value: float(value),
+    "fallback": lambda _, value: value,
+    "report_error": lambda _, value: (
+        value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
+    ),
+    "transport": lambda _, value: value,
+    "async_transport": lambda _, value: value,
+}
 
 
-class PlatformEmulator:
+@attrs.frozen
+class _Order:
+    chat_type: ChatType
+    sender: str
+    receiver: str
+    message: str | Mapping[str, Any]
+    bodies: bool
+
+
+class PlatformEmulator(TriggerEndpoint[_Order]):
     """A vendor emulator with Easemob's trigger endpoint beside it (``with_platform``)."""
 
     def __init__(self, emulator: Emulator, platform: EasemobPlatform) -> None:
-        self.emulator = emulator
+        super().__init__(emulator)
         self.platform = platform
 
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path != TRIGGER_PATH:
-            return self.emulator(request)
-        if request.method != "POST":
-            return httpx.Response(405, json={"error": "POST a message to send"})
-        try:
-            order = json.loads(request.content)
-            chat_type, sender, receiver, message = _order(order)
-        except (ValueError, TypeError) as exc:
-            return httpx.Response(400, json={"error": str(exc)})
+    def read_order(self, order: object) -> _Order:
+        return _read_order(order)
+
+    def carry_out(self, order: _Order) -> Mapping[str, Any]:
         delivery = self.platform.send(
-            chat_type, sender, receiver, message, bodies=order.get("bodies") is True
+            order.chat_type, order.sender, order.receiver, order.message, bodies=order.bodies
         )
-        return httpx.Response(200, json=delivery.to_dict())
+        return delivery.to_dict()
 
 
 def with_platform(emulator: Emulator, callback_url: str, **options: Any) -> PlatformEmulator:
@@ -312,7 +271,9 @@ def with_platform(emulator: Emulator, callback_url: str, **options: Any) -> Plat
     sending a message through Easemob (see the module docstring); every other request
     goes to ``emulator``. ``options`` are ``EasemobPlatform``'s (strings accepted;
     ``secret`` is required); the appkey defaults to the emulator's org and app."""
-    parsed = _parse_options(options)
+    parsed = parse_options(
+        options, _OPTIONS, emulator="Easemob", callables=("clock",), label="platform option"
+    )
     org, app = getattr(emulator, "org_name", None), getattr(emulator, "app_name", None)
     if org and app:
         parsed.setdefault("appkey", f"{org}#{app}")
@@ -321,7 +282,7 @@ def with_platform(emulator: Emulator, callback_url: str, **options: Any) -> Plat
     return PlatformEmulator(emulator, EasemobPlatform(callback_url, **parsed))
 
 
-def _order(order: object) -> tuple[ChatType, str, str, str | Mapping[str, Any]]:
+def _read_order(order: object) -> _Order:
     if not isinstance(order, dict):
         raise ValueError("the body must be a JSON object")
     chat_type = order.get("chat_type", "chat")
@@ -332,5 +293,5 @@ def _order(order: object) -> tuple[ChatType, str, str, str | Mapping[str, Any]]:
         raise ValueError("from and to must be strings")
     message = order.get("payload", order.get("text"))
     if isinstance(message, str | dict):
-        return chat_type, sender, receiver, message
+        return _Order(chat_type, sender, receiver, message, order.get("bodies") is True)
     raise ValueError("give text (a string) or payload (an object)")

@@ -34,8 +34,8 @@ from moderation_core import (
     Secret,
     Verdict,
 )
+from moderation_core.wire import check_rate_limit, vendor_text
 from moderation_core.wire import retry_after as read_retry_after
-from moderation_core.wire import vendor_text
 
 from . import _wire as wire
 from .emulator import make_emulator
@@ -79,11 +79,6 @@ def _check_score(_inst: object, attr: attrs.Attribute[Any], value: float | None)
         raise ValueError(f"{attr.name} is a score from 0 to 1, got {value:g}")
 
 
-def _check_rate_limit(_inst: object, _attr: object, value: float | None) -> None:
-    if value is not None and value < 0:
-        raise ValueError(f"rate_limit must be 0 (no limit) or more requests/s, got {value:g}")
-
-
 @attrs.frozen(kw_only=True)
 class CategoryThresholds:
     """``thresholds."<category key>"``: scores on the vendor's 0-1 scale. ``block_at``
@@ -123,7 +118,7 @@ class OpenAIConfig(HttpProviderConfig):
     )
     review_at: float = attrs.field(default=DEFAULT_REVIEW_AT, validator=_check_score)
     thresholds: dict[str, CategoryThresholds] = attrs.field(factory=dict)
-    rate_limit: float | None = attrs.field(default=DEFAULT_RATE_LIMIT, validator=_check_rate_limit)
+    rate_limit: float | None = attrs.field(default=DEFAULT_RATE_LIMIT, validator=check_rate_limit)
 
     def problems(self) -> list[str]:
         """Checks across keys, every one reported at once."""

@@ -39,6 +39,7 @@ from moderation_core import (
     warn_unverified,
 )
 from moderation_core._config import shown
+from moderation_core.wire import check_rate_limit
 
 from . import _wire as wire
 from ._usersig import UserSigCache
@@ -127,11 +128,6 @@ def _check_expire(_inst: object, _attr: object, value: int) -> None:
         raise ValueError(f"usersig_expire must be at least 60 seconds, got {value}")
 
 
-def _check_rate_limit(_inst: object, _attr: object, value: float | None) -> None:
-    if value is not None and value < 0:
-        raise ValueError(f"rate_limit must be 0 (no limit) or more requests/s, got {value:g}")
-
-
 def _check_window(_inst: object, _attr: object, value: float) -> None:
     if not 0 < value < math.inf:
         raise ValueError(f"webhook_window must be a positive number of seconds, got {value!r}")
@@ -166,7 +162,7 @@ class TencentChatConfig(HttpProviderConfig):
     timeout: float = attrs.field(default=10.0, validator=_check_timeout)
     # The vendor allows 200 requests/s per endpoint; one limit for both stays under either.
     # 2.5% under the documented 200/s: arrival jitter must not push a vendor second over.
-    rate_limit: float | None = attrs.field(default=195.0, validator=_check_rate_limit)
+    rate_limit: float | None = attrs.field(default=195.0, validator=check_rate_limit)
 
     def problems(self) -> list[str]:
         """Checks across keys, every one reported at once."""

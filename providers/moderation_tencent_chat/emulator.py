@@ -17,12 +17,18 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Final
 
 import attrs
 import httpx
 
-from moderation_core.testing import float_option, int_option
+from moderation_core.testing import (
+    FixedWindow,
+    float_option,
+    int_option,
+    names_option,
+    parse_options,
+)
 
 from ._usersig import UserSigError, verify_usersig
 from ._webhook import RESULT_NOTIFY, webhook_sign
@@ -234,7 +240,7 @@ class TencentChatEmulator:
         self._lock = threading.Lock()
         self._seq = 0
         self._faults_sent = 0
-        self._window: dict[str, tuple[int, int]] = {}  # endpoint -> (second, count)
+        self._windows: dict[str, FixedWindow] = {}  # per endpoint
         self._pending: dict[str, dict[str, Any]] = {}
         self.requests = 0
 
@@ -305,16 +311,13 @@ class TencentChatEmulator:
         return endpoint
 
     def _check_rate(self, endpoint: str) -> None:
-        if not self.rate_limit:
-            return
-        second = int(self._clock())
+        now = self._clock()
         with self._lock:
-            start, count = self._window.get(endpoint, (second, 0))
-            if start != second:
-                start, count = second, 0
-            count += 1
-            self._window[endpoint] = (start, count)
-        if count > self.rate_limit:
+            window = self._windows.get(endpoint)
+            if window is None:  # 0 is no limit, as None
+                window = self._windows[endpoint] = FixedWindow(self.rate_limit or None)
+            admitted = window.admit(now)
+        if not admitted:
             raise _Refusal(60007)
 
     def _injected_fault(self, number: int) -> httpx.Response | None:
@@ -582,6 +585,27 @@ def _fault_response(fault: str) -> httpx.Response:
     return _fail(int(name))
 
 
+def _optional_text(_name: str, value: Any) -> Any:
+    return None if value in (None, "", "none") else value
+
+
+_OPTION_PARSERS: Final[Mapping[str, Callable[[str, Any], Any]]] = {
+    "sdkappid": _parse_int,
+    "identifier": lambda _name, value: value,
+    "secret_key": lambda _name, value: DEMO_SECRET_KEY if value in (None, "", "none") else value,
+    "rate_limit": _parse_optional_float,
+    "latency": lambda name, value: _parse_optional_float(name, value) or 0.0,
+    "fault": _optional_text,
+    "fault_every": _parse_int,
+    "fault_times": lambda name, value: (
+        None if value in (None, "", "none") else _parse_int(name, value)
+    ),
+    "revoked_before": _parse_optional_float,
+    "webhook_token": _optional_text,
+    "audit_configs": lambda name, value: names_option(name, value, unset=()),  # "": no names
+}
+
+
 def make_emulator(**options: Any) -> TencentChatEmulator:
     """Build the emulator; options may be strings (from ``--set key=value``):
 
@@ -594,29 +618,4 @@ def make_emulator(**options: Any) -> TencentChatEmulator:
     ``audit_configs`` (custom config IDs accepted as AuditName besides the six general
     ones; a comma-separated string or a list; any other AuditName gets 60003).
     """
-    parsed: dict[str, Any] = {}
-    for name, value in options.items():
-        if name in ("sdkappid", "fault_every"):
-            parsed[name] = _parse_int(name, value)
-        elif name == "fault_times":
-            parsed[name] = None if value in (None, "", "none") else _parse_int(name, value)
-        elif name in ("rate_limit", "revoked_before"):
-            parsed[name] = _parse_optional_float(name, value)
-        elif name == "latency":
-            parsed[name] = _parse_optional_float(name, value) or 0.0
-        elif name in ("identifier", "secret_key", "fault", "webhook_token"):
-            parsed[name] = None if value in (None, "", "none") and name != "identifier" else value
-        elif name == "audit_configs":
-            items = value.split(",") if isinstance(value, str) else value
-            parsed[name] = tuple(str(item).strip() for item in items if str(item).strip())
-        elif name in ("clock", "sleep"):
-            parsed[name] = value
-        else:
-            raise TypeError(
-                f"unknown emulator option {name!r}; known: sdkappid, identifier, secret_key, "
-                "rate_limit, latency, fault, fault_every, fault_times, revoked_before, "
-                "webhook_token, audit_configs"
-            )
-    if parsed.get("secret_key") is None:
-        parsed.pop("secret_key", None)
-    return TencentChatEmulator(**parsed)
+    return TencentChatEmulator(**parse_options(options, _OPTION_PARSERS, emulator="Tencent Chat"))

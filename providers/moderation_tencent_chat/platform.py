@@ -16,7 +16,6 @@ answers the ``Delivery`` as JSON (``moderation emulate tencent_chat --callback-u
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import secrets
@@ -28,6 +27,7 @@ import attrs
 import httpx
 
 from moderation_core import Emulator
+from moderation_core.testing import TRIGGER_PATH, CallbackPlatform, TriggerEndpoint, parse_options
 
 from ._webhook import webhook_sign
 from .emulator import DEMO_SDKAPPID
@@ -42,7 +42,6 @@ __all__ = [
 ]
 
 DEFAULT_TIMEOUT: Final = 2.0  # IM's wait for a before-callback: fixed
-TRIGGER_PATH: Final = "/platform/send"
 C2C_COMMAND: Final = "C2C.CallbackBeforeSendMsg"
 GROUP_COMMAND: Final = "Group.CallbackBeforeSendMsg"
 # What the sender's SDK is told (IM-CALLBACKS 1.3, 1.4, error codes).
@@ -101,7 +100,7 @@ class _Sent:
     cloud_custom_data: str | None
 
 
-class TencentImPlatform:
+class TencentImPlatform(CallbackPlatform[_Sent, Delivery]):
     """Tencent IM's side of the before-send callbacks (see the module docstring).
     ``transport`` / ``async_transport`` replace the network (tests); ``clock`` is the
     Unix time that ``RequestTime`` is taken from."""
@@ -122,19 +121,18 @@ class TencentImPlatform:
     ) -> None:
         if fallback not in ("deliver", "drop"):
             raise ValueError(f"fallback must be deliver or drop, got {fallback!r}")
-        if not timeout > 0:
-            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-        self.callback_url = callback_url
+        super().__init__(
+            callback_url,
+            timeout=timeout,
+            clock=clock,
+            transport=transport,
+            async_transport=async_transport,
+        )
         self.sdkappid = sdkappid
         self._token = token
-        self.timeout = timeout
         self.fallback: Fallback = fallback
         self.client_ip = client_ip
         self.opt_platform = opt_platform
-        self._clock = clock
-        self._transport = transport
-        self._async_transport = async_transport
-        self._client: httpx.Client | None = None
         self._seq = itertools.count(secrets.randbelow(1 << 16))
 
     def __repr__(self) -> str:
@@ -202,33 +200,25 @@ class TencentImPlatform:
             request=request, scene=scene, msg_body=body, cloud_custom_data=cloud_custom_data
         )
 
-    def delivery(
-        self, sent: _Sent, response: httpx.Response | None, failure: str | None = None
-    ) -> Delivery:
-        """What IM does with the message given the callback's ``response`` (None, with
-        ``failure`` saying why, when there was none in time or no connection)."""
-        if response is None:
-            return self._fall_back(sent, failure or "timeout")
-        if response.status_code != 200:
-            return self._fall_back(sent, f"http {response.status_code}")
+    def obey(self, sent: _Sent, response: httpx.Response) -> Delivery:
         try:
             answer = json.loads(response.content)
         except ValueError:
-            return self._fall_back(sent, "not json")
+            return self.fall_back(sent, "not json")
         if not isinstance(answer, dict):
-            return self._fall_back(sent, "not json")
+            return self.fall_back(sent, "not json")
         return self._obey(sent, answer)
 
     def _obey(self, sent: _Sent, answer: Mapping[str, Any]) -> Delivery:
         code = answer.get("ErrorCode")
         info = answer.get("ErrorInfo", "")
         if type(code) is not int or not isinstance(info, str):
-            return self._fall_back(sent, "bad answer", answer)
+            return self.fall_back(sent, "bad answer", answer)
         if code == 0:
             body = answer.get("MsgBody", list(sent.msg_body))
             data = answer.get("CloudCustomData", sent.cloud_custom_data)
             if not isinstance(body, list) or not all(isinstance(e, Mapping) for e in body):
-                return self._fall_back(sent, "bad answer", answer)
+                return self.fall_back(sent, "bad answer", answer)
             return Delivery(
                 outcome="delivered", msg_body=tuple(body), cloud_custom_data=data, answer=answer
             )
@@ -244,11 +234,9 @@ class TencentImPlatform:
             return Delivery(outcome="rejected", msg_body=None, error_code=rejected, answer=answer)
         # Undocumented codes: IM's handling is not published; the emulator treats them
         # as a failed callback, so a test sees the fallback rather than a guess.
-        return self._fall_back(sent, "bad answer", answer)
+        return self.fall_back(sent, "bad answer", answer)
 
-    def _fall_back(
-        self, sent: _Sent, why: str, answer: Mapping[str, Any] | None = None
-    ) -> Delivery:
+    def fall_back(self, sent: _Sent, why: str, answer: Mapping[str, Any] | None = None) -> Delivery:
         if self.fallback == "deliver":
             return Delivery(
                 outcome="delivered",
@@ -276,16 +264,7 @@ class TencentImPlatform:
         message: str | Sequence[Mapping[str, Any]],
         **options: Any,
     ) -> Delivery:
-        sent = self.callback(scene, sender, receiver, message, **options)
-        if self._client is None:
-            self._client = httpx.Client(transport=self._transport, timeout=self.timeout)
-        try:
-            response = self._client.send(sent.request)
-        except httpx.TimeoutException:
-            return self.delivery(sent, None, "timeout")
-        except httpx.TransportError:
-            return self.delivery(sent, None, "connection")
-        return self.delivery(sent, response)
+        return self.post(self.callback(scene, sender, receiver, message, **options))
 
     async def asend(
         self,
@@ -299,20 +278,7 @@ class TencentImPlatform:
     ) -> Delivery:
         """``send`` on an ``AsyncClient`` (yours, to share connections, or one per call);
         the whole exchange is held to ``timeout``, as IM holds it."""
-        sent = self.callback(scene, sender, receiver, message, **options)
-        own = client is None
-        http = client or httpx.AsyncClient(transport=self._async_transport, timeout=self.timeout)
-        try:
-            async with asyncio.timeout(self.timeout):  # no task per call, unlike wait_for
-                response = await http.send(sent.request)
-        except (TimeoutError, httpx.TimeoutException):
-            return self.delivery(sent, None, "timeout")
-        except httpx.TransportError:
-            return self.delivery(sent, None, "connection")
-        finally:
-            if own:
-                await http.aclose()
-        return self.delivery(sent, response)
+        return await self.apost(self.callback(scene, sender, receiver, message, **options), client)
 
     def send_c2c(
         self, sender: str, receiver: str, message: str | Sequence[Mapping[str, Any]], **options: Any
@@ -334,11 +300,6 @@ class TencentImPlatform:
     ) -> Delivery:
         return await self.asend("Group", sender, group_id, message, **options)
 
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-
 
 def _msg_body(message: str | Sequence[Mapping[str, Any]]) -> tuple[Mapping[str, Any], ...]:
     if isinstance(message, str):
@@ -349,48 +310,44 @@ def _msg_body(message: str | Sequence[Mapping[str, Any]]) -> tuple[Mapping[str, 
 # -- the trigger endpoint --------------------------------------------------------------
 
 
-def _parse_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    """Platform options as the CLI gives them (strings) or as Python values."""
-    parsed: dict[str, Any] = {}
-    for name, value in options.items():
-        if name in ("sdkappid",):
-            parsed[name] = int(value)
-        elif name == "timeout":
-            parsed[name] = float(value)
-        elif name in ("token", "fallback", "client_ip", "opt_platform"):
-            parsed[name] = None if name == "token" and value in ("", "none") else value
-        elif name in ("clock", "transport", "async_transport"):
-            parsed[name] = value
-        else:
-            raise TypeError(
-                f"unknown platform option {name!r}; known: sdkappid, token, timeout, "
-                "fallback, client_ip, opt_platform"
-            )
-    return parsed
+_OPTIONS: Final[Mapping[str, Callable[[str, Any], Any]]] = {
+    "sdkappid": lambda _, value: int(value),
+    "token": lambda _, value: None if value in ("", "none") else value,
+    "timeout": lambda _, value: float(value),
+    "fallback": lambda _, value: value,
+    "client_ip": lambda _, value: value,
+    "opt_platform": lambda _, value: value,
+    "transport": lambda _, value: value,
+    "async_transport": lambda _, value: value,
+}
 
 
-class PlatformEmulator:
+@attrs.frozen
+class _Order:
+    scene: Scene
+    sender: str
+    receiver: str
+    message: str | list[Mapping[str, Any]]
+    cloud_custom_data: str | None
+
+
+class PlatformEmulator(TriggerEndpoint[_Order]):
     """A vendor emulator with IM's trigger endpoint beside it (``with_platform``)."""
 
     def __init__(self, emulator: Emulator, platform: TencentImPlatform) -> None:
-        self.emulator = emulator
+        super().__init__(emulator)
         self.platform = platform
 
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path != TRIGGER_PATH:
-            return self.emulator(request)
-        if request.method != "POST":
-            return _error(405, "POST a message to send")
-        try:
-            order = json.loads(request.content)
-            scene, sender, receiver, message = _order(order)
-        except (ValueError, TypeError) as exc:
-            return _error(400, str(exc))
-        extra = {}
-        if isinstance(order.get("cloud_custom_data"), str):
-            extra["cloud_custom_data"] = order["cloud_custom_data"]
-        delivery = self.platform.send(scene, sender, receiver, message, **extra)
-        return httpx.Response(200, json=delivery.to_dict())
+    def read_order(self, order: object) -> _Order:
+        return _read_order(order)
+
+    def carry_out(self, order: _Order) -> Mapping[str, Any]:
+        data = order.cloud_custom_data
+        extra = {} if data is None else {"cloud_custom_data": data}
+        delivery = self.platform.send(
+            order.scene, order.sender, order.receiver, order.message, **extra
+        )
+        return delivery.to_dict()
 
 
 def with_platform(emulator: Emulator, callback_url: str, **options: Any) -> PlatformEmulator:
@@ -398,12 +355,14 @@ def with_platform(emulator: Emulator, callback_url: str, **options: Any) -> Plat
     sending a message through IM (see the module docstring); every other request goes
     to ``emulator``. ``options`` are ``TencentImPlatform``'s (strings accepted); the
     app id defaults to the emulator's."""
-    parsed = _parse_options(options)
+    parsed = parse_options(
+        options, _OPTIONS, emulator="Tencent IM", callables=("clock",), label="platform option"
+    )
     parsed.setdefault("sdkappid", getattr(emulator, "sdkappid", DEMO_SDKAPPID))
     return PlatformEmulator(emulator, TencentImPlatform(callback_url, **parsed))
 
 
-def _order(order: object) -> tuple[Scene, str, str, str | list[Mapping[str, Any]]]:
+def _read_order(order: object) -> _Order:
     if not isinstance(order, dict):
         raise ValueError("the body must be a JSON object")
     scene = order.get("scene", "C2C")
@@ -412,13 +371,11 @@ def _order(order: object) -> tuple[Scene, str, str, str | list[Mapping[str, Any]
     sender, receiver = order.get("from"), order.get("to")
     if not isinstance(sender, str) or not isinstance(receiver, str):
         raise ValueError("from and to must be strings")
+    data = order.get("cloud_custom_data")
+    data = data if isinstance(data, str) else None
     message = order.get("msg_body", order.get("text"))
     if isinstance(message, str):
-        return scene, sender, receiver, message
+        return _Order(scene, sender, receiver, message, data)
     if isinstance(message, list) and all(isinstance(e, dict) for e in message):
-        return scene, sender, receiver, message
+        return _Order(scene, sender, receiver, message, data)
     raise ValueError("give text (a string) or msg_body (a list of elements)")
-
-
-def _error(status: int, detail: str) -> httpx.Response:
-    return httpx.Response(status, json={"error": detail})

@@ -29,6 +29,7 @@ from moderation_core import (
     Secret,
     Verdict,
 )
+from moderation_core.wire import check_rate_limit
 
 from . import _tc3 as tc3
 from . import _wire as wire
@@ -81,11 +82,6 @@ def _check_biz_type(_inst: object, _attr: object, value: str | None) -> None:
         )
 
 
-def _check_rate_limit(_inst: object, _attr: object, value: float | None) -> None:
-    if value is not None and value < 0:
-        raise ValueError(f"rate_limit must be 0 (no limit) or more requests/s, got {value:g}")
-
-
 @attrs.define(kw_only=True)
 class TencentTmsConfig(HttpProviderConfig):
     """``[providers.NAME]`` with ``type = "tencent_tms"``; see docs/providers/tencent_tms.md."""
@@ -96,7 +92,7 @@ class TencentTmsConfig(HttpProviderConfig):
     region: str = attrs.field(default=DEFAULT_REGION, validator=_check_region)
     root_domain: str = attrs.field(default=DEFAULT_ROOT_DOMAIN, validator=_check_domain)
     biz_type: str | None = attrs.field(default=None, validator=_check_biz_type)
-    rate_limit: float | None = attrs.field(default=DEFAULT_RATE_LIMIT, validator=_check_rate_limit)
+    rate_limit: float | None = attrs.field(default=DEFAULT_RATE_LIMIT, validator=check_rate_limit)
 
     def problems(self) -> list[str]:
         """Checks across keys, every one reported at once."""

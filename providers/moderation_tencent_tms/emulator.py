@@ -29,7 +29,13 @@ from typing import Any, Final
 import attrs
 import httpx
 
-from moderation_core.testing import float_option, int_option, names_option
+from moderation_core.testing import (
+    FixedWindow,
+    float_option,
+    int_option,
+    names_option,
+    parse_options,
+)
 
 from ._tc3 import canonical_request, parse_authorization, signature, string_to_sign, utc_date
 
@@ -408,7 +414,10 @@ class TencentTmsEmulator:
         self._lock = threading.Lock()
         self._seq = 0
         self._faults_sent = 0
-        self._window: dict[str, tuple[int, int]] = {}  # action -> (second, count)
+        # Per action, per second; 0 is no limit, as None.
+        self._windows = {
+            action: FixedWindow(limit or None) for action, limit in self.rate_limits.items()
+        }
         self.requests = 0
 
     def __repr__(self) -> str:
@@ -514,16 +523,10 @@ class TencentTmsEmulator:
             raise _Refusal("InvalidParameter", "Content-Type must be application/json.")
 
     def _check_rate(self, action: str) -> None:
-        limit = self.rate_limits[action]
-        if not limit:
-            return
-        second = int(self._clock())
+        now = self._clock()
         with self._lock:
-            start, count = self._window.get(action, (second, 0))
-            if start != second:
-                start, count = second, 0
-            self._window[action] = (start, count + 1)
-        if count + 1 > limit:
+            admitted = self._windows[action].admit(now)
+        if not admitted:
             raise _Refusal("RequestLimitExceeded")
 
     def _inject(self, number: int, request_id: str) -> None:
@@ -751,6 +754,32 @@ def _match_image(words: str) -> _Rule | None:
     return None
 
 
+def _optional_text(_name: str, value: object) -> str | None:
+    return None if value in (None, "", "none") else str(value)
+
+
+def _text_or(default: str) -> Callable[[str, object], str]:
+    return lambda _name, value: default if value in (None, "") else str(value)
+
+
+_OPTION_PARSERS: Final[Mapping[str, Callable[[str, Any], Any]]] = {
+    "secret_id": _text_or(DEMO_SECRET_ID),
+    "secret_key": _text_or(DEMO_SECRET_KEY),
+    "token": _optional_text,
+    "regions": names_option,
+    "biz_types": names_option,
+    "rate_limit": _parse_optional_float,
+    "image_rate_limit": _parse_optional_float,
+    "latency": lambda name, value: _parse_optional_float(name, value) or 0.0,
+    "fault": _optional_text,
+    "fault_every": _parse_int,
+    "fault_times": lambda name, value: (
+        None if value in (None, "", "none") else _parse_int(name, value)
+    ),
+    "skew": lambda name, value: _SKEW if (n := _parse_optional_float(name, value)) is None else n,
+}
+
+
 def make_emulator(**options: Any) -> TencentTmsEmulator:
     """Build the emulator; options may be strings (from ``--set key=value``):
 
@@ -762,32 +791,4 @@ def make_emulator(**options: Any) -> TencentTmsEmulator:
     ``fault_every`` (every Nth request, default 1), ``fault_times`` (at most this many),
     ``skew`` (seconds a timestamp may be off, default 300).
     """
-    parsed: dict[str, Any] = {}
-    for name, value in options.items():
-        if name == "fault_every":
-            parsed[name] = _parse_int(name, value)
-        elif name == "fault_times":
-            parsed[name] = None if value in (None, "", "none") else _parse_int(name, value)
-        elif name in ("rate_limit", "image_rate_limit"):
-            parsed[name] = _parse_optional_float(name, value)
-        elif name in ("latency", "skew"):
-            number = _parse_optional_float(name, value)
-            parsed[name] = (
-                (number or 0.0) if name == "latency" else (number if number is not None else _SKEW)
-            )
-        elif name in ("secret_id", "secret_key"):
-            if value not in (None, ""):
-                parsed[name] = str(value)
-        elif name in ("token", "fault"):
-            parsed[name] = None if value in (None, "", "none") else str(value)
-        elif name in ("regions", "biz_types"):
-            parsed[name] = names_option(name, value)
-        elif name in ("clock", "sleep"):
-            parsed[name] = value
-        else:
-            raise TypeError(
-                f"unknown emulator option {name!r}; known: secret_id, secret_key, token, "
-                "regions, biz_types, rate_limit, image_rate_limit, latency, fault, "
-                "fault_every, fault_times, skew"
-            )
-    return TencentTmsEmulator(**parsed)
+    return TencentTmsEmulator(**parse_options(options, _OPTION_PARSERS, emulator="Tencent TMS"))

@@ -26,7 +26,13 @@ from urllib.parse import parse_qsl
 import attrs
 import httpx
 
-from moderation_core.testing import float_option, int_option
+from moderation_core.testing import (
+    FixedWindow,
+    float_option,
+    int_option,
+    names_option,
+    parse_options,
+)
 
 from ._signature import signature_matches
 
@@ -213,7 +219,7 @@ class YidunEmulator:
         self._sleep = sleep
         self._lock = threading.Lock()
         self._nonces: collections.OrderedDict[str, float] = collections.OrderedDict()
-        self._second: tuple[int, int] = (0, 0)  # (second, requests in it)
+        self._per_second = FixedWindow(rate_limit or None)  # 0: no limit, as None
         self._faults_sent = 0
         self.requests = 0
         self.texts_checked = 0
@@ -316,14 +322,10 @@ class YidunEmulator:
             nonces[key] = now
 
     def _check_rate(self) -> None:
-        if not self.rate_limit:
-            return
-        second = int(self._clock())
+        now = self._clock()
         with self._lock:
-            start, count = self._second
-            count = count + 1 if start == second else 1
-            self._second = (second, count)
-        if count > self.rate_limit:
+            admitted = self._per_second.admit(now)
+        if not admitted:
             raise _Refusal(411)
 
     def _injected_fault(self, number: int) -> httpx.Response | None:
@@ -542,6 +544,29 @@ def _int(name: str, value: object) -> int:
     return int_option(name, value)
 
 
+def _text(_name: str, value: object) -> str:
+    return str(value)
+
+
+def _optional_int(name: str, value: object) -> int | None:
+    return None if value in (None, "", "none") else _int(name, value)
+
+
+_OPTION_PARSERS: dict[str, Callable[[str, Any], Any]] = {
+    "secret_id": _text,
+    "secret_key": _text,
+    "business_ids": lambda name, value: names_option(name, value, unset=()),  # "": no names
+    "codes": _text,
+    "window": _parse_float,
+    "rate_limit": _optional_float,
+    "quota": _optional_int,
+    "latency": lambda name, value: _optional_float(name, value) or 0.0,
+    "fault": lambda _, value: None if value in (None, "", "none") else str(value),
+    "fault_every": _int,
+    "fault_times": _optional_int,
+}
+
+
 def make_emulator(**options: Any) -> YidunEmulator:
     """Build the emulator; options may be strings (from ``--set key=value``):
 
@@ -554,31 +579,4 @@ def make_emulator(**options: Any) -> YidunEmulator:
     ``empty``, ``html``, ``nested``, ``httpNNN`` or a Yidun code), ``fault_every`` (every
     Nth request, default 1) and ``fault_times`` (at most this many).
     """
-    parsed: dict[str, Any] = {}
-    for name, value in options.items():
-        if name in ("secret_id", "secret_key", "codes"):
-            parsed[name] = str(value)
-        elif name == "business_ids":
-            items = value.split(",") if isinstance(value, str) else value
-            parsed[name] = tuple(str(item).strip() for item in items if str(item).strip())
-        elif name == "window":
-            parsed[name] = _parse_float(name, value)
-        elif name == "latency":
-            parsed[name] = _optional_float(name, value) or 0.0
-        elif name == "rate_limit":
-            parsed[name] = _optional_float(name, value)
-        elif name in ("quota", "fault_times"):
-            parsed[name] = None if value in (None, "", "none") else _int(name, value)
-        elif name == "fault_every":
-            parsed[name] = _int(name, value)
-        elif name == "fault":
-            parsed[name] = None if value in (None, "", "none") else str(value)
-        elif name in ("clock", "sleep"):
-            parsed[name] = value
-        else:
-            raise TypeError(
-                f"unknown emulator option {name!r}; known: secret_id, secret_key, "
-                "business_ids, codes, window, rate_limit, quota, latency, fault, "
-                "fault_every, fault_times"
-            )
-    return YidunEmulator(**parsed)
+    return YidunEmulator(**parse_options(options, _OPTION_PARSERS, emulator="Yidun"))

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
 from moderation_azure import AzureContentSafetyProvider
 from moderation_azure.emulator import AzureEmulator, make_emulator
-from moderation_core import AllProvidersFailed, AsyncModerator, Moderator, ProviderError
+from moderation_core import AsyncModerator, Moderator
 from moderation_core.testing import RecordingTransport
 from tests import fake_secrets as secrets
+from tests.support.providers import Handler, transport
 
 # A made-up key in the vendor's shape; test_secrets.py here proves it never leaks.
 API_KEY = secrets.AZURE_API_KEY
@@ -21,8 +22,6 @@ HOST = "contoso.cognitiveservices.azure.com"
 TEXT_PATH = "/contentsafety/text:analyze"
 IMAGE_PATH = "/contentsafety/image:analyze"
 IMAGE_URL = "https://images.example.com/cat.png"
-
-Handler = Callable[[httpx.Request], httpx.Response]
 
 
 def emulator(**options: Any) -> AzureEmulator:
@@ -51,31 +50,12 @@ def provider(**overrides: Any) -> AzureContentSafetyProvider:
     )
 
 
-def transport(handler: Handler | RecordingTransport) -> httpx.BaseTransport:
-    return handler if isinstance(handler, RecordingTransport) else httpx.MockTransport(handler)
-
-
 def moderator(handler: Handler | RecordingTransport, **overrides: Any) -> Moderator:
     return Moderator.from_config(config(**overrides), transport=transport(handler))
 
 
 def async_moderator(handler: Handler | RecordingTransport, **overrides: Any) -> AsyncModerator:
     return AsyncModerator.from_config(config(**overrides), transport=transport(handler))
-
-
-def answer(
-    body: Mapping[str, Any] | str | bytes,
-    status: int = 200,
-    headers: Mapping[str, str] | None = None,
-) -> RecordingTransport:
-    """A recording handler answering every request with ``body`` (JSON for a mapping)."""
-    if isinstance(body, Mapping):
-        content = json.dumps(body).encode()
-    else:
-        content = body.encode() if isinstance(body, str) else body
-    return RecordingTransport(
-        lambda _request: httpx.Response(status, content=content, headers=headers)
-    )
 
 
 def error_body(code: str, message: str = "details") -> dict[str, Any]:
@@ -104,13 +84,3 @@ def analysis(
 
 def sent_json(request: httpx.Request) -> Any:
     return json.loads(request.content)
-
-
-def failure(mod: Moderator, item: Any = "some text") -> ProviderError:
-    """The one provider error behind a check that failed."""
-    try:
-        mod.check(item)
-    except AllProvidersFailed as group:
-        (error,) = group.exceptions
-        return error
-    raise AssertionError("the check did not fail")

@@ -16,6 +16,7 @@ from moderation_azure import (
     AzureContentSafetyProvider,
 )
 from moderation_core import ConfigError, ContentType, Moderator
+from tests.support.providers import config_problems
 
 from .helpers import API_KEY, ENDPOINT, HOST, provider, table
 
@@ -25,10 +26,7 @@ def read(**overrides: Any) -> AzureConfig:
 
 
 def problems(**overrides: Any) -> tuple[str, ...]:
-    with pytest.raises(ConfigError) as caught:
-        read(**overrides)
-    assert API_KEY not in str(caught.value)
-    return caught.value.problems
+    return config_problems(read, API_KEY, **overrides)
 
 
 def test_defaults() -> None:

@@ -31,7 +31,6 @@ from typing import Any
 
 import httpx
 import pytest
-import vcr
 from vcr.errors import CannotOverwriteExistingCassetteException
 
 from moderation_azure.emulator import OFFICIAL_TEXT_EXAMPLE, OFFICIAL_TEXT_REQUEST
@@ -47,7 +46,8 @@ from moderation_core import (
     RateLimited,
     Verdict,
 )
-from moderation_core.testing import serve
+from moderation_core.testing import RecordingTransport, serve
+from tests.support.cassettes import cassette
 
 from .helpers import API_KEY, ENDPOINT, HOST, IMAGE_PATH, TEXT_PATH, emulator, table
 
@@ -100,46 +100,26 @@ def _scrub_response(response: dict[str, Any]) -> dict[str, Any]:
     return response
 
 
-class _Capture(httpx.BaseTransport):
-    """Keeps each request as sent, then lets vcrpy's patched transport answer it."""
-
-    def __init__(self) -> None:
-        self.inner = httpx.HTTPTransport()
-        self.requests: list[httpx.Request] = []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        request.read()
-        self.requests.append(request)
-        return self.inner.handle_request(request)
-
-    def close(self) -> None:
-        self.inner.close()
-
-
 @contextmanager
-def conversation(name: str, **overrides: Any) -> Iterator[tuple[Moderator, _Capture, str]]:
+def conversation(
+    name: str, **overrides: Any
+) -> Iterator[tuple[Moderator, RecordingTransport, str]]:
     """A Moderator whose HTTP is recorded to, or replayed from, ``cassettes/NAME.yaml``;
     with the image host to fetch from."""
     with _served() as (provider_table, images):
-        recorder = vcr.VCR(
-            cassette_library_dir=str(CASSETTES),
-            record_mode="none" if MODE == "replay" else "all",
-            match_on=["method", "path", "query", "body"],
-            before_record_request=_scrub_request,
-            before_record_response=_scrub_response,
-            decode_compressed_response=True,
-        )
-        if MODE != "replay":  # record from scratch: vcrpy would append to the old file
-            (CASSETTES / f"{name}.yaml").unlink(missing_ok=True)
-        capture = _Capture()
         config = {"providers": {"azure": {**provider_table, **overrides}}}
         with (
-            recorder.use_cassette(f"{name}.yaml") as cassette,
+            cassette(
+                CASSETTES,
+                name,
+                MODE,
+                match_on=("method", "path", "query", "body"),
+                scrub_request=_scrub_request,
+                scrub_response=_scrub_response,
+            ) as capture,
             Moderator.from_config(config, transport=capture) as mod,
         ):
             yield mod, capture, images
-            if MODE == "replay":
-                assert cassette.all_played, f"{name}.yaml holds requests that were not sent"
 
 
 def assert_sent(request: httpx.Request, path: str, body: Any) -> None:

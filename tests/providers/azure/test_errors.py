@@ -17,17 +17,9 @@ from moderation_core import (
     RateLimited,
 )
 from moderation_core.testing import Clock
+from tests.support.providers import answer, failure
 
-from .helpers import (
-    API_KEY,
-    analysis,
-    answer,
-    async_moderator,
-    emulator,
-    error_body,
-    failure,
-    moderator,
-)
+from .helpers import API_KEY, analysis, async_moderator, emulator, error_body, moderator
 
 # -- 401: the gateway's "Access denied" ----------------------------------------------------
 

@@ -22,6 +22,7 @@ from moderation_core import (
     Verdict,
 )
 from moderation_core.testing import RecordingTransport
+from tests.support.providers import failure
 
 from .helpers import (
     API_KEY,
@@ -30,7 +31,6 @@ from .helpers import (
     IMAGE_URL,
     async_moderator,
     emulator,
-    failure,
     moderator,
     sent_json,
 )

@@ -10,8 +10,9 @@ import pytest
 
 from moderation_azure import CATEGORIES, label_for
 from moderation_core import Decision, Label
+from tests.support.providers import answer
 
-from .helpers import analysis, answer, emulator, moderator, sent_json
+from .helpers import analysis, emulator, moderator, sent_json
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from moderation_core.testing import RecordingTransport
 from moderation_openai import CATEGORIES, OpenAIProvider
 from moderation_openai.emulator import OpenAIEmulator, make_emulator
 from tests import fake_secrets as secrets
-from tests.support.providers import Handler
+from tests.support.providers import Handler, transport
 
 # A made-up key in the vendor's shape; tests/test_secrets.py here proves it never leaks.
 API_KEY = secrets.OPENAI_API_KEY
@@ -48,23 +48,7 @@ def provider(**overrides: Any) -> OpenAIProvider:
 
 
 def moderator(handler: Handler | RecordingTransport, **overrides: Any) -> Moderator:
-    transport = handler if isinstance(handler, RecordingTransport) else httpx.MockTransport(handler)
-    return Moderator.from_config(config(**overrides), transport=transport)
-
-
-def answer(
-    body: Mapping[str, Any] | str | bytes,
-    status: int = 200,
-    headers: Mapping[str, str] | None = None,
-) -> RecordingTransport:
-    """A recording handler answering every request with ``body`` (JSON for a mapping)."""
-    if isinstance(body, Mapping):
-        content = json.dumps(body).encode()
-    else:
-        content = body.encode() if isinstance(body, str) else body
-    return RecordingTransport(
-        lambda _request: httpx.Response(status, content=content, headers=headers)
-    )
+    return Moderator.from_config(config(**overrides), transport=transport(handler))
 
 
 def error_body(message: str, error_type: str, code: str | None = None) -> dict[str, Any]:

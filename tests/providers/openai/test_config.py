@@ -15,6 +15,7 @@ from moderation_openai import (
     OpenAIConfig,
     OpenAIProvider,
 )
+from tests.support.providers import config_problems
 
 from .helpers import API_KEY, table
 
@@ -24,10 +25,7 @@ def read(**overrides: Any) -> OpenAIConfig:
 
 
 def problems(**overrides: Any) -> tuple[str, ...]:
-    with pytest.raises(ConfigError) as caught:
-        read(**overrides)
-    assert API_KEY not in str(caught.value)
-    return caught.value.problems
+    return config_problems(read, API_KEY, **overrides)
 
 
 def test_defaults() -> None:

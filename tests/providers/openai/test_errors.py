@@ -23,9 +23,9 @@ from moderation_core import (
 )
 from moderation_core.testing import Clock, RecordingTransport
 from moderation_openai import retry_after
-from tests.support.providers import failure
+from tests.support.providers import answer, failure
 
-from .helpers import API_KEY, answer, emulator, error_body, moderator, provider, response, result
+from .helpers import API_KEY, emulator, error_body, moderator, provider, response, result
 
 # -- 429 -------------------------------------------------------------------------------
 

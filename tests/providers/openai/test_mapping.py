@@ -12,18 +12,9 @@ from moderation_core import Content, ContentType, Decision, InvalidContent, Labe
 from moderation_core.testing import RecordingTransport
 from moderation_openai import CATEGORIES, CategoryThresholds, judge, label_for
 from moderation_openai._wire import ModerationResult
+from tests.support.providers import answer
 
-from .helpers import (
-    API_KEY,
-    PATH,
-    answer,
-    emulator,
-    moderator,
-    provider,
-    response,
-    result,
-    sent_json,
-)
+from .helpers import API_KEY, PATH, emulator, moderator, provider, response, result, sent_json
 
 # -- labels ----------------------------------------------------------------------------
 

@@ -344,6 +344,6 @@ def test_make_emulator_reads_strings_and_refuses_unknown_options() -> None:
         None,
     )
     assert (built.skew, built.biz_types) == (60.0, None)
-    with pytest.raises(TypeError, match="unknown emulator option"):
+    with pytest.raises(TypeError, match="unknown Tencent TMS emulator option 'colour'"):
         emulator(colour="red")
     assert SECRET_KEY not in repr(built)

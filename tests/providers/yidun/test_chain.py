@@ -2,9 +2,9 @@
 falls back along them, through each vendor's emulator served over real HTTP, with the
 earlier ones failing (each with a fault of its own vendor's kind).
 
-The chain is Tencent Chat -> Yidun -> Shumei -> local. Alibaba Cloud Green
-(``aliyun_green``) joins it between Tencent Chat and Yidun once that provider is in
-the tree (it was being written beside this one).
+The chain here is Tencent Chat -> Yidun -> Shumei -> local, to check Yidun's batch as
+the fallback; the whole chain, Alibaba Cloud Green between Tencent Chat and Yidun, is
+tests/providers/aliyun/test_chain.py's.
 """
 
 from __future__ import annotations
