@@ -29,6 +29,10 @@ Choices, each for a reason:
   the two steps leaves two copies (at least once; results carry ``message_id`` = the
   input id, so readers count them by id), and the quorum count restarts, so the copy
   carries the deliveries so far in a ``moderation-deliveries`` header.
+* A stop hands back what is buffered but never started as a copy (with the deliveries
+  so far in ``moderation-deliveries``) and an ack, not a nack: RabbitMQ 3.x counts a
+  nack, and a closed channel, against ``x-delivery-limit``, so rolling restarts alone
+  would dead-letter messages nobody ever checked (tested).
 * No ack wait: RabbitMQ returns a worker's unacked messages the moment its connection
   drops, and otherwise only after the server's ``consumer_timeout`` (30 min by
   default), so ``in_progress`` is a no-op.
@@ -58,7 +62,7 @@ from aio_pika.abc import (
 from aio_pika.exceptions import ChannelInvalidStateError, MessageProcessError
 from yarl import URL
 
-from ._broker import BrokerError, Delivery
+from ._broker import BrokerError, Delivery, PublishRefused
 
 if TYPE_CHECKING:
     from ._settings import WorkerSettings
@@ -297,8 +301,9 @@ class RabbitBroker:
         self._buffer.put_nowait(message)
 
     async def stop(self) -> None:
-        """Stop consuming, return what was buffered but not fetched, close the
-        connection. Deliveries fetched and not settled go back to the queue."""
+        """Stop consuming, hand back what was buffered but never fetched without
+        counting it as a delivery (``_return_unstarted``), close the connection.
+        Deliveries fetched and not settled go back to the queue (counted)."""
         if self._stopped:
             return
         self._stopped = True
@@ -306,10 +311,12 @@ class RabbitBroker:
         if queue is not None and tag is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(queue.cancel(tag), _CONNECT_TIMEOUT)
+        unstarted: list[AbstractIncomingMessage] = []
         while not self._buffer.empty():
-            message = self._buffer.get_nowait()
-            with contextlib.suppress(Exception):
-                await message.nack(requeue=True)
+            unstarted.append(self._buffer.get_nowait())
+        live = [m for m in unstarted if self._on_live_channel(m)]
+        if live:  # back to back: the confirms overlap
+            await asyncio.gather(*(self._return_unstarted(m) for m in live))
         await self._close_connection()
 
     async def _close_connection(self) -> None:
@@ -355,20 +362,30 @@ class RabbitBroker:
         connection = self._connection
         return connection is not None and connection.connected.is_set()
 
-    def _delivery(self, message: AbstractIncomingMessage) -> _RabbitDelivery | None:
+    @staticmethod
+    def _on_live_channel(message: AbstractIncomingMessage) -> bool:
         try:
             message.channel  # noqa: B018 - raises when the delivering channel is gone
         except ChannelInvalidStateError:
             # Delivered on a channel lost since (broker restart): RabbitMQ has put it
             # back in the queue already, and an ack for it could not be sent anyway.
-            return None
+            return False
+        return True
+
+    def _delivery_count(self, message: AbstractIncomingMessage) -> int:
+        """Deliveries of ``message`` so far, this one included."""
         headers = message.headers or {}
         before = _as_int(headers.get(DELIVERIES_HEADER))
         if self._quorum and "x-delivery-count" in headers:
             count = _as_int(headers.get("x-delivery-count"))
         else:
             count = 1 if message.redelivered else 0
-        return _RabbitDelivery(message, self, before + count + 1)
+        return before + count + 1
+
+    def _delivery(self, message: AbstractIncomingMessage) -> _RabbitDelivery | None:
+        if not self._on_live_channel(message):
+            return None
+        return _RabbitDelivery(message, self, self._delivery_count(message))
 
     async def publish(self, subject: str, data: bytes, *, msg_id: str) -> None:
         """Publish persistently to ``subject`` (a routing key on ``exchange``, or a
@@ -399,10 +416,19 @@ class RabbitBroker:
             async with asyncio.timeout(_PUBLISH_TIMEOUT):
                 await exchange.publish(message, routing_key=routing_key, mandatory=True)
         except aiormq.exceptions.PublishError:
-            raise BrokerError(
+            # Permanent for this message: the loop dead-letters (or terminates) the input
+            # rather than retry a publish that only an operator can make routable.
+            raise PublishRefused(
                 f"RabbitMQ at {self._url}: could not {doing}: no queue is bound to that "
                 f"routing key on {exchange.name or 'the default exchange'!r}, so RabbitMQ "
                 "returned it; bind one, or let the worker declare it (restart it)"
+            ) from None
+        except aiormq.exceptions.ChannelPreconditionFailed as exc:
+            if "max size" not in str(exc):
+                raise self._error(doing, exc) from None
+            raise PublishRefused(
+                f"RabbitMQ at {self._url}: could not {doing}: {len(message.body)} bytes is "
+                f"over the server's max_message_size ({exc})"
             ) from None
         except (TimeoutError, OSError, RuntimeError, aiormq.exceptions.AMQPError) as exc:
             raise self._error(doing, exc) from None
@@ -412,26 +438,12 @@ class RabbitBroker:
         dead-letters it back to the input queue."""
         ttl = retry_delay_ms(delay)
         name = await self._retry_queue(ttl)
-        headers = dict(message.headers or {})
-        headers.pop("x-delivery-count", None)
-        headers[DELIVERIES_HEADER] = seen
-        copy = aio_pika.Message(
-            message.body,
-            headers=headers,
-            content_type=message.content_type,
-            content_encoding=message.content_encoding,
-            delivery_mode=DeliveryMode.PERSISTENT,
-            priority=message.priority,
-            correlation_id=message.correlation_id,
-            reply_to=message.reply_to,
-            message_id=message.message_id,
-            timestamp=message.timestamp,
-            type=message.type,
-            app_id=message.app_id,
-        )
         assert self._publish_channel is not None  # noqa: S101 - start() set it
         await self._publish(
-            self._publish_channel.default_exchange, name, copy, "park a message for later"
+            self._publish_channel.default_exchange,
+            name,
+            _copy(message, seen),
+            "park a message for later",
         )
 
     async def _retry_queue(self, ttl_ms: int) -> str:
@@ -461,6 +473,53 @@ class RabbitBroker:
                 raise self._error(f"declare the retry queue {name!r}", exc) from None
             self._retry_declared[ttl_ms] = loop.time()
         return name
+
+    async def _return_unstarted(self, message: AbstractIncomingMessage) -> None:
+        """Hand back a message that was delivered to this worker but never started on
+        (it waited in the prefetch buffer when the worker stopped), without counting
+        that delivery: a copy carrying the deliveries before this one goes back to the
+        input queue, then the original is acked. A nack, or closing the channel, would
+        make a quorum queue count it (x-delivery-count, RabbitMQ 3.x), so rolling
+        restarts alone could push a message past x-delivery-limit and RabbitMQ would
+        dead-letter it raw, never checked. Should the copy fail, it is requeued."""
+        seen = self._delivery_count(message) - 1
+        try:
+            assert self._publish_channel is not None  # noqa: S101 - start() set it
+            await self._publish(
+                self._publish_channel.default_exchange,
+                self._settings.subject_in,
+                _copy(message, seen),
+                "return an unstarted message",
+            )
+        except BrokerError as exc:
+            log.warning("%s; requeueing it (RabbitMQ counts that delivery)", exc)
+            with contextlib.suppress(Exception):
+                await message.nack(requeue=True)
+            return
+        with contextlib.suppress(Exception):  # lost: RabbitMQ returns it too (a copy more)
+            await message.ack()
+
+
+def _copy(message: AbstractIncomingMessage, seen: int) -> aio_pika.Message:
+    """A persistent copy of ``message``, its properties kept, carrying ``seen`` (its
+    deliveries so far) in a header: the quorum queue counts the copy from zero."""
+    headers = dict(message.headers or {})
+    headers.pop("x-delivery-count", None)
+    headers[DELIVERIES_HEADER] = seen
+    return aio_pika.Message(
+        message.body,
+        headers=headers,
+        content_type=message.content_type,
+        content_encoding=message.content_encoding,
+        delivery_mode=DeliveryMode.PERSISTENT,
+        priority=message.priority,
+        correlation_id=message.correlation_id,
+        reply_to=message.reply_to,
+        message_id=message.message_id,
+        timestamp=message.timestamp,
+        type=message.type,
+        app_id=message.app_id,
+    )
 
 
 def _as_int(value: object) -> int:

@@ -19,12 +19,19 @@ from ._settings import NATS_SCHEMES, RABBIT_SCHEMES
 if TYPE_CHECKING:
     from ._settings import WorkerSettings
 
-__all__ = ["Broker", "BrokerError", "Delivery", "open_broker"]
+__all__ = ["Broker", "BrokerError", "Delivery", "PublishRefused", "open_broker"]
 
 
 class BrokerError(ModerationError):
     """The broker could not be reached or refused an operation (the message names the
     broker by its URL without password, and the operation); usually temporary."""
+
+
+class PublishRefused(BrokerError):
+    """The broker refused a publish for good: trying the same bytes again cannot
+    succeed (over NATS ``max_payload`` or a stream's ``max_msg_size``; on RabbitMQ no
+    queue bound to the routing key, or over ``max_message_size``). The loop never
+    retries it: it dead-letters the input instead, or terminates it with an error log."""
 
 
 class Delivery(Protocol):
@@ -69,7 +76,8 @@ class Broker(Protocol):
 
     async def publish(self, subject: str, data: bytes, *, msg_id: str) -> None:
         """Publish ``data`` to ``subject`` with the broker's de-duplication id
-        ``msg_id``; returns once the broker confirmed it stored the message."""
+        ``msg_id``; returns once the broker confirmed it stored the message. Raises
+        ``PublishRefused`` when it never can, ``BrokerError`` when not now."""
         ...
 
     async def stop(self) -> None:

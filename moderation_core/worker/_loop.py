@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -27,8 +28,16 @@ from moderation_core._async import AsyncModerator
 from moderation_core._errors import InvalidContent
 from moderation_core._model import Outcome
 
-from ._broker import Broker, BrokerError, Delivery
-from ._messages import MalformedMessage, dead_letter, dead_letter_id, parse_message, result_message
+from ._broker import Broker, BrokerError, Delivery, PublishRefused
+from ._messages import (
+    DEAD_LETTER_QUOTE_MAX,
+    DEAD_LETTER_QUOTE_MIN,
+    MalformedMessage,
+    dead_letter,
+    dead_letter_id,
+    parse_message,
+    result_message,
+)
 from ._settings import WorkerSettings
 
 __all__ = ["Worker", "WorkerStats"]
@@ -57,6 +66,7 @@ class WorkerStats:
     dead_letters: int = 0  # inputs dead-lettered and terminated
     naks: int = 0  # inputs handed back for later (vendor outage)
     unsettled: int = 0  # inputs left to the broker's redelivery (broker away)
+    refused: int = 0  # inputs terminated because the broker refused even their dead letter
     broker_errors: int = 0
 
 
@@ -84,6 +94,9 @@ class Worker:
         # Fetch again once this much room is free, so fetches stay large (each is a
         # round trip) yet come before the messages in hand run out.
         self._refill = min(settings.batch, max(1, settings.in_flight // 2))
+        # A dead letter quotes every input the worker reads whole, and at most a bounded
+        # prefix of a larger one (see dead_letter).
+        self._quote_bytes = min(settings.max_message_bytes, DEAD_LETTER_QUOTE_MAX)
         self.stats = WorkerStats()
 
     def stop(self) -> None:
@@ -247,7 +260,13 @@ class Worker:
         if self._retry_fallback(outcome, deliveries):
             await self._nak(delivery, message.id, "every provider failed; fail_mode answered")
             return
-        await self._publish(settings.subject_out, result_message(message.id, outcome), message.id)
+        try:
+            await self._publish(
+                settings.subject_out, result_message(message.id, outcome), message.id
+            )
+        except PublishRefused as exc:  # never publishable: the input goes to dead letters
+            await self._dead(delivery, exc, message.id)
+            return
         await self._ack(delivery, delivery.ack)
         self.stats.results += 1
 
@@ -282,18 +301,48 @@ class Worker:
         self.stats.naks += 1
 
     async def _dead(self, delivery: Delivery, error: BaseException, message_id: str | None) -> None:
-        letter = dead_letter(
-            delivery.data, error, deliveries=delivery.deliveries, message_id=message_id
-        )
+        """Publish the dead letter, then terminate the input. Should the broker refuse
+        the letter for good (it is too large for it, or nothing is bound to
+        ``dead_letter``), a letter quoting less is tried, then the input is terminated
+        with an error log: never retried for ever, holding an in_flight slot."""
+        data = delivery.data
         log.warning("message %r dead-lettered: %s: %s", message_id, type(error).__name__, error)
-        await self._publish(self._settings.dead_letter, letter, dead_letter_id(delivery.data))
+        msg_id = dead_letter_id(data)
+        refused: PublishRefused | None = None
+        for quote in (self._quote_bytes, DEAD_LETTER_QUOTE_MIN):
+            letter = dead_letter(
+                data,
+                error,
+                deliveries=delivery.deliveries,
+                message_id=message_id,
+                quote_bytes=quote,
+            )
+            try:
+                await self._publish(self._settings.dead_letter, letter, msg_id)
+            except PublishRefused as exc:
+                refused = exc
+                continue
+            await self._ack(delivery, delivery.term)
+            self.stats.dead_letters += 1
+            return
+        log.error(
+            "message %r (%d bytes, sha256 %s) terminated WITHOUT a dead letter: %s: %s; "
+            "the broker refused the dead letter too: %s",
+            message_id,
+            len(data),
+            hashlib.sha256(data).hexdigest(),
+            type(error).__name__,
+            error,
+            refused,
+        )
         await self._ack(delivery, delivery.term)
-        self.stats.dead_letters += 1
+        self.stats.refused += 1
 
     async def _publish(self, subject: str, data: bytes, msg_id: str) -> None:
         """Publish until the broker confirms. While the broker is away this waits (the
         message's ack wait keeps being extended); given up only after one ack wait of
-        failures during a drain, leaving the input to be delivered again."""
+        failures during a drain, leaving the input to be delivered again. A publish the
+        broker refuses for good raises ``PublishRefused`` at once."""
         await self._retrying(
             lambda: self._broker.publish(subject, data, msg_id=msg_id), "publish", give_up=True
         )
@@ -316,6 +365,9 @@ class Worker:
             try:
                 await call()
                 return
+            except PublishRefused:
+                self.stats.broker_errors += 1
+                raise  # the same bytes can never succeed: the caller decides
             except BrokerError as exc:
                 self.stats.broker_errors += 1
                 failing_for = self._clock() - started

@@ -39,7 +39,7 @@ from nats.js.api import (
     StreamConfig,
 )
 
-from ._broker import BrokerError, Delivery
+from ._broker import BrokerError, Delivery, PublishRefused
 from ._settings import WorkerSettings, redacted_url
 
 __all__ = ["NatsBroker"]
@@ -53,6 +53,8 @@ _CLIENT_ERRORS = (nats.errors.Error, OSError, asyncio.TimeoutError)
 _ACK_TOKENS = 9  # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>
 _MIN_LINGER = 0.05  # seconds: a pull request that would linger less is not sent
 _NO_RESPONDERS = "503"  # the status the server answers with when no stream holds a subject
+_HEADER_FORM = "NATS/1.0\r\nNats-Msg-Id: {}\r\n\r\n"  # how nats-py writes the headers
+_TOO_LARGE_FOR_STREAM = 10054  # JSStreamMessageExceedsMaximumErr: over max_msg_size
 
 
 def _delivered(msg: Msg) -> int:
@@ -161,8 +163,13 @@ class _Confirms:
         except ValueError as exc:
             future.set_exception(exc)
             return
-        if isinstance(reply, dict) and "error" in reply:
-            future.set_exception(nats.js.errors.APIError.from_error(reply["error"]))
+        if isinstance(reply, dict) and isinstance(reply.get("error"), dict):
+            try:  # nats-py's from_error raises the error rather than returning it
+                nats.js.errors.APIError.from_error(reply["error"])
+            except Exception as exc:  # handed to the publisher as raised
+                future.set_exception(exc)
+            else:
+                future.set_exception(nats.js.errors.APIError(**reply["error"]))
         else:
             future.set_result(None)
 
@@ -465,10 +472,34 @@ class NatsBroker:
         confirms = self._confirms
         if confirms is None:
             raise BrokerError(f"NATS {self._settings.shown_url}: not connected (call start)")
+        headers = {"Nats-Msg-Id": msg_id}
+        # The server counts the headers too, and answers a message over max_payload by
+        # closing the connection (nats-py checks the payload alone): checked here.
+        size = len(data) + len(_HEADER_FORM.format(msg_id).encode())
+        nc = self._nc
         try:
-            await confirms.publish(subject, data, {"Nats-Msg-Id": msg_id})
+            if nc is not None and size > nc.max_payload:
+                raise nats.errors.MaxPayloadError
+            await confirms.publish(subject, data, headers)
+        except nats.errors.MaxPayloadError:
+            raise PublishRefused(
+                f"NATS {self._settings.shown_url}: publish to {subject} refused: {size} "
+                f"bytes with headers is over the server's max_payload ({self._max_payload()} "
+                "bytes)"
+            ) from None
+        except nats.js.errors.APIError as exc:
+            if exc.err_code == _TOO_LARGE_FOR_STREAM:
+                raise PublishRefused(
+                    f"NATS {self._settings.shown_url}: publish to {subject} refused: "
+                    f"{len(data)} bytes is over the stream's max_msg_size ({exc.description})"
+                ) from None
+            raise self.error(f"publish to {subject}", exc) from None
         except (*_CLIENT_ERRORS, ValueError) as exc:
             raise self.error(f"publish to {subject}", exc) from None
+
+    def _max_payload(self) -> int | str:
+        nc = self._nc
+        return nc.max_payload if nc is not None else "unknown"
 
     async def stop(self) -> None:
         nc, self._nc, self._js = self._nc, None, None

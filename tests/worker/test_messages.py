@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 
 import pytest
 
+import moderation_core.worker._messages as messages
 from moderation_core import Action, AllProvidersFailed, Content, Outcome, ProviderUnavailable
 from moderation_core.worker._messages import (
+    DEAD_LETTER_QUOTE_MAX,
     MalformedMessage,
     OversizedMessage,
     dead_letter,
@@ -102,11 +105,44 @@ def test_dead_letter_quotes_small_text_and_encodes_the_rest() -> None:
         "id": None,
         "error": {"type": "MalformedMessage", "message": "the message is not JSON"},
         "deliveries": 1,
+        "size": 4,
+        "sha256": hashlib.sha256(b"oops").hexdigest(),
+        "truncated": False,
         "data": "oops",
     }
     binary = json.loads(dead_letter(b"\xff" * 10, error, deliveries=2, message_id="x"))
     assert base64.b64decode(binary["data_base64"]) == b"\xff" * 10
     assert "data" not in binary
+
+
+def test_dead_letter_quotes_a_bounded_prefix_with_the_size_and_digest() -> None:
+    # A 1 MB input quoted whole in base64 would be 1.33 MB: over NATS max_payload, so the
+    # dead letter could never be published. Only a prefix is quoted; the digest and size
+    # identify the input.
+    data = b'{"id": "big", "contents": ["' + b"x" * 1_000_000 + b'"]}'
+    error = OversizedMessage("the message is 1000030 bytes; at most 262144")
+    letter = json.loads(dead_letter(data, error, deliveries=1, message_id=None, quote_bytes=1000))
+    assert base64.b64decode(letter["data_base64"]) == data[:1000]
+    assert (letter["size"], letter["truncated"]) == (len(data), True)
+    assert letter["sha256"] == hashlib.sha256(data).hexdigest()
+    assert "data" not in letter
+    default = dead_letter(data, error, deliveries=1, message_id=None)
+    assert DEAD_LETTER_QUOTE_MAX < len(default) < 1_000_000  # under max_payload
+    assert len(base64.b64decode(json.loads(default)["data_base64"])) == DEAD_LETTER_QUOTE_MAX
+
+
+def test_a_small_text_prefix_is_still_base64_when_truncated() -> None:
+    letter = json.loads(
+        dead_letter(b"abcdef", MalformedMessage("x"), deliveries=1, message_id=None, quote_bytes=3)
+    )
+    assert (letter["data_base64"], letter["truncated"]) == (base64.b64encode(b"abc").decode(), True)
+
+
+def test_a_long_error_message_is_cut() -> None:
+    letter = json.loads(
+        dead_letter(b"{}", MalformedMessage("e" * 100_000), deliveries=1, message_id=None)
+    )
+    assert 4096 <= len(letter["error"]["message"]) < 4200
 
 
 def test_dead_letter_of_every_provider_failing() -> None:
@@ -123,3 +159,48 @@ def test_dead_letter_of_every_provider_failing() -> None:
 
 def test_dead_letter_id_follows_the_bytes() -> None:
     assert dead_letter_id(b"a") == dead_letter_id(b"a") != dead_letter_id(b"b")
+
+
+HOSTILE = [
+    b'\xef\xbb\xbf{"id": "a", "contents": ["x"]}',
+    b'{"id": "a", "contents": ["\\ud800"]}',
+    b'{"id": "a", "contents": [{"type": "text", "value": "x", "id": 123456789012345678901234567}]}',
+    b'{"id": "a", "contents": [{"type": "text", "value": "x", "id": 1.5}]}',
+    b'{"id": "a", "contents": ["x"]} ',
+    b'{"id": "a", "contents": ["x"]}x',
+    b'{"id": "a", "id": "b", "contents": ["x"]}',
+    b"[" * 5000,
+    b'{"id": NaN}',
+    b'{"id": "a", "contents": [1e400]}',
+    b'{"id": "a\\u0000", "contents": ["x"]}',
+    b'{"id": "a", "contents": ["x"], "scene": "\\udfff"}',
+    b"\x00",
+    b'{"id": "a", "contents": ["x",]}',
+    b'{"id": "\xff", "contents": ["x"]}',
+]
+
+
+@pytest.mark.parametrize("data", HOSTILE)
+def test_the_fast_json_reader_changes_no_verdict_nor_error(
+    data: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def read() -> str:
+        try:
+            return repr(parse_message(data, max_bytes=100_000, max_contents=100))
+        except MalformedMessage as exc:
+            return f"{type(exc).__name__}: {exc}"
+
+    fast = read()
+    monkeypatch.setattr(messages, "orjson", None)
+    assert fast == read()
+
+
+def test_the_fast_json_writer_falls_back_for_what_it_cannot_write(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hard = {"text": "\ud800", "big": 2**70, "plain": "今天"}
+    fast = messages.encode(hard)
+    monkeypatch.setattr(messages, "orjson", None)
+    assert json.loads(fast) == json.loads(messages.encode(hard)) == hard
+    easy = {"id": "m", "text": "今天", "n": [1, None, True]}
+    assert json.loads(messages.encode(easy)) == easy

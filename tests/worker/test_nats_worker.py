@@ -5,6 +5,8 @@ answered by nak and redelivery (or fail_mode), a broker restart survived."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -12,6 +14,8 @@ from typing import Any
 
 import httpx
 import pluggy
+import pytest
+from nats.js.api import StreamConfig
 
 from moderation_core import AsyncModerator, load_config
 from moderation_core.worker import worker_settings
@@ -123,11 +127,14 @@ async def test_malformed_and_oversized_go_to_the_dead_letter_once(
         letters = [json.loads(m.data) for m in await read_all(js, names.dead, names.dead_letter)]
         by_id = {letter["id"]: letter for letter in letters if letter["id"]}
         unread = sorted(
-            (letter for letter in letters if letter["id"] is None), key=lambda x: len(x["data"])
+            (letter for letter in letters if letter["id"] is None), key=lambda x: x["size"]
         )  # no id: the JSON was not read (not JSON, or too big to read)
         assert [u["error"]["type"] for u in unread] == ["MalformedMessage", "OversizedMessage"]
         assert unread[0]["data"] == "not json at all"
         assert "max_message_bytes" in unread[1]["error"]["message"]
+        assert unread[1]["truncated"]  # quoted up to max_message_bytes, with size and digest
+        assert base64.b64decode(unread[1]["data_base64"]) == bad[1][:2048]
+        assert unread[1]["size"] == len(bad[1])
         assert "max_contents" in by_id["many"]["error"]["message"]
         assert by_id["empty"]["error"]["type"] == "InvalidContent"
         assert "contents[0].type" in by_id["shape"]["error"]["message"]
@@ -279,5 +286,89 @@ async def test_fetches_come_in_whole_vendor_batches_so_every_request_is_full(
         assert limits
         assert all(limit % 10 == 0 for limit in limits)  # 20 of the 25 a fetch may take
         assert sorted(len(check["items"]) for check in vendor.checks) == [10] * 10
+    finally:
+        await nc.close()
+
+
+def huge_input(size: int) -> bytes:
+    head, tail = b'{"id": "huge", "contents": ["', b'"]}'
+    return head + b"x" * (size - len(head) - len(tail)) + tail
+
+
+async def test_an_input_just_under_max_payload_is_dead_lettered_once_not_looped(
+    names: Names, plugin_manager: pluggy.PluginManager, vendor: FakeVendor
+) -> None:
+    # Over max_message_bytes yet under NATS max_payload: quoted whole in base64 its dead
+    # letter would be over max_payload and could never be published (it looped for ever).
+    nc, js = await connect()
+    try:
+        data = huge_input(nc.max_payload - 256)
+        async with running(names, plugin_manager, vendor) as loop:
+            await publish_all(js, names.subject_in, [data, message(1)])
+            assert await wait_stored(js, names.dead, 1) == 1
+            assert await wait_stored(js, names.results, 1) == 1
+        assert (loop.stats.dead_letters, loop.stats.results, loop.stats.refused) == (1, 1, 0)
+        assert loop.stats.broker_errors == 0
+        (letter,) = [json.loads(m.data) for m in await read_all(js, names.dead, names.dead_letter)]
+        assert letter["error"]["type"] == "OversizedMessage"
+        assert (letter["size"], letter["truncated"]) == (len(data), True)
+        assert letter["sha256"] == hashlib.sha256(data).hexdigest()
+        assert base64.b64decode(letter["data_base64"]) == data[: 256 * 1024]
+        assert await stored(js, names.stream) == 0  # terminated
+        assert await consumer_state(names) == (0, 0)  # and not held
+    finally:
+        await nc.close()
+
+
+async def dead_stream_of_at_most(names: Names, js: Any, max_msg_size: int) -> None:
+    """The dead-letter stream, made before the worker (which keeps it as it is), taking
+    messages of at most ``max_msg_size`` bytes."""
+    await js.add_stream(
+        StreamConfig(name=names.dead, subjects=[names.dead_letter], max_msg_size=max_msg_size)
+    )
+
+
+async def test_a_dead_letter_the_stream_refuses_is_sent_again_quoting_less(
+    names: Names, plugin_manager: pluggy.PluginManager, vendor: FakeVendor
+) -> None:
+    nc, js = await connect()
+    try:
+        await dead_stream_of_at_most(names, js, 4000)
+        data = b"not json " * 2000  # 18 KB: a letter quoting it whole is refused
+        async with running(names, plugin_manager, vendor) as loop:
+            await publish_all(js, names.subject_in, [data])
+            assert await wait_stored(js, names.dead, 1) == 1
+        assert (loop.stats.dead_letters, loop.stats.refused) == (1, 0)
+        (letter,) = [json.loads(m.data) for m in await read_all(js, names.dead, names.dead_letter)]
+        assert base64.b64decode(letter["data_base64"]) == data[:1024]
+        assert (letter["size"], letter["truncated"]) == (len(data), True)
+        assert await stored(js, names.stream) == 0
+        assert await consumer_state(names) == (0, 0)
+    finally:
+        await nc.close()
+
+
+async def test_an_input_whose_dead_letter_is_always_refused_is_terminated_with_a_log(
+    names: Names,
+    plugin_manager: pluggy.PluginManager,
+    vendor: FakeVendor,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    nc, js = await connect()
+    try:
+        await dead_stream_of_at_most(names, js, 300)  # no dead letter fits
+        async with running(names, plugin_manager, vendor) as loop:
+            await publish_all(js, names.subject_in, [b"not json", message(1)])
+            assert await wait_stored(js, names.results, 1) == 1
+            for _ in range(200):  # a bound on waiting, not a measurement
+                if loop.stats.refused:
+                    break
+                await asyncio.sleep(0.05)
+        assert (loop.stats.refused, loop.stats.dead_letters, loop.stats.results) == (1, 0, 1)
+        assert await stored(js, names.dead) == 0
+        assert await stored(js, names.stream) == 0  # terminated, never looped
+        assert await consumer_state(names) == (0, 0)
+        assert "WITHOUT a dead letter" in caplog.text
+        assert hashlib.sha256(b"not json").hexdigest() in caplog.text
     finally:
         await nc.close()

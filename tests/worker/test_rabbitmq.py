@@ -9,6 +9,7 @@ and its TTL), then by its coming back.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import shutil
@@ -19,12 +20,18 @@ from typing import Any
 import aio_pika
 import aiormq.exceptions
 import attrs
+import httpx
+import pluggy
 import pytest
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
 from aio_pika.exceptions import ChannelInvalidStateError
 
+from moderation_core import AsyncModerator, load_config
 from moderation_core.worker import BrokerError, Delivery, WorkerSettings, open_broker
 from moderation_core.worker._amqp import DELIVERIES_HEADER, RabbitBroker, retry_delay_ms
+from moderation_core.worker._broker import PublishRefused
+from moderation_core.worker._loop import Worker
+from tests.fakes import FakeVendor, fake_providers
 
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 
@@ -181,6 +188,46 @@ async def test_publish_fetch_ack(rabbit: Rabbit) -> None:
 
     await broker.stop()
     assert await rabbit.count(rabbit.settings.subject_in) == 0  # acked: nothing came back
+
+
+async def test_an_unroutable_publish_is_refused_for_good(rabbit: Rabbit) -> None:
+    # Permanent: the loop dead-letters (or terminates) the input instead of retrying.
+    broker = await rabbit.broker()
+    with pytest.raises(PublishRefused, match="no queue is bound") as refused:
+        await broker.publish(f"{rabbit.settings.subject_in}.nowhere", b"{}", msg_id="x")
+    assert "guest:guest" not in str(refused.value)
+    await broker.publish(rabbit.settings.subject_out, b"{}", msg_id="x")  # still usable
+
+
+async def test_a_result_nobody_can_receive_is_dead_lettered_not_retried(
+    rabbit: Rabbit, plugin_manager: pluggy.PluginManager, vendor: FakeVendor
+) -> None:
+    # The worker loop on RabbitMQ, its output queue deleted under it: the result is
+    # unroutable for good, so the input goes to the dead letters (and is acked) rather
+    # than holding a prefetch slot while its publish is retried for ever.
+    cfg = load_config(fake_providers(("a", {}), deadline=1))
+    settings = rabbit.settings
+    broker = await rabbit.broker()
+    await rabbit.channel.queue_delete(settings.subject_out)
+    async with AsyncModerator(
+        cfg, plugin_manager=plugin_manager, transport=httpx.MockTransport(vendor)
+    ) as moderator:
+        loop = Worker(moderator, broker, settings, fetch_timeout=0.2)
+        task = asyncio.create_task(loop.run())
+        await rabbit.send(b'{"id": "m1", "contents": ["hello"]}', message_id="m1")
+        letter = None
+        for _ in range(100):  # a bound on waiting, not a measurement
+            letter = await rabbit.take(settings.dead_letter)
+            if letter is not None:
+                break
+            await asyncio.sleep(0.1)
+        loop.stop()
+        await asyncio.wait_for(task, 30)
+    assert letter is not None
+    body = json.loads(letter.body)
+    assert (body["id"], body["error"]["type"]) == ("m1", "PublishRefused")
+    assert (loop.stats.dead_letters, loop.stats.results) == (1, 0)
+    assert await rabbit.count(settings.subject_in) == 0
 
 
 async def test_fetch_respects_limit_and_returns_empty_on_timeout(rabbit: Rabbit) -> None:
@@ -365,6 +412,39 @@ async def test_stop_returns_buffered_messages_and_is_idempotent(rabbit: Rabbit) 
     while len(got) < 10:
         got += await second.fetch(10, 5.0)
     assert len(got) == 10
+    for delivery in got:
+        await delivery.ack()
+
+
+async def test_restarts_with_a_full_prefetch_never_dead_letter_unprocessed_messages(
+    rabbit: Rabbit,
+) -> None:
+    # A rolling restart stops workers whose prefetch holds messages they never started
+    # on. Those must not count as failed deliveries: after more restarts than
+    # max_deliver, none may have been dead-lettered by the queue's delivery limit
+    # (a nack, or closing the channel, counts on a quorum queue: RabbitMQ 3.x).
+    settings = rabbit.settings
+    total = 10
+    await (await rabbit.broker()).stop()  # the queues declared
+    for i in range(total):
+        await rabbit.send(f"m{i}".encode(), message_id=f"m{i}")
+    for _ in range(settings.max_deliver + 2):
+        broker = await rabbit.broker(in_flight=total)
+        for _ in range(100):  # until RabbitMQ pushed every message to this worker
+            if await rabbit.count(settings.subject_in) == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert await rabbit.count(settings.subject_in) == 0
+        await broker.stop()  # SIGTERM: none of them started
+    assert await rabbit.count(settings.dead_letter) == 0
+    last = await rabbit.broker(in_flight=total)
+    got: list[Delivery] = []
+    for _ in range(20):
+        got += await last.fetch(total, 1.0)
+        if len(got) == total:
+            break
+    assert sorted(d.data for d in got) == sorted(f"m{i}".encode() for i in range(total))
+    assert [d.deliveries for d in got] == [1] * total  # the restarts did not count
     for delivery in got:
         await delivery.ack()
 
