@@ -241,7 +241,9 @@ def read_json(response: httpx.Response, *, vendor: str, max_bytes: int) -> Any:
         raise ProtocolError(f"{vendor} answered {size} bytes, more than the {max_bytes} accepted")
     try:
         return json.loads(response.content)
-    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+    except RecursionError:
+        raise ProtocolError(f"{vendor} answered JSON nested too deeply to read") from None
+    except ValueError:  # UnicodeDecodeError is a ValueError
         raise ProtocolError(f"{vendor} answered a body that is not JSON") from None
 
 
