@@ -14,6 +14,7 @@ CPU where the OS permits (``_emulator.py --far``): a far vendor does not share t
 client's cores, and a stall of its own would bunch its quota count.
 
     python bench/far_vendor.py [--latency S ...] [--checks N] [--callers N] [--threads N]
+                               [--rows TEXT ...]
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ from moderation_core import AsyncModerator, ModerationError, Moderator, RateLimi
 from moderation_tencent_chat._usersig import make_usersig
 
 QUOTA = 200  # the emulator's requests/s
+ASYNC_ON = "AsyncModerator defaults (batching on)"
+ASYNC_OFF = "AsyncModerator batching off"
+ASYNC_64 = "AsyncModerator batching off, max_in_flight=64"
 TEXTS = ["hello there", "今天天气不错", "加我微信 abc12345", "一起去吃饭吧", "nice photo!"]
 WARM_UP = 1.0  # seconds of checks before the measured run
 
@@ -203,34 +207,65 @@ def measure(latency: float, args: argparse.Namespace) -> list[tuple[Row, str]]:
             )
         return text
 
+    # (label, run it against the emulator's url, its target): the table's rows in order.
+    plan: list[tuple[str, Callable[[str], Row], Callable[[Row], str]]] = [
+        (
+            "naive httpx.AsyncClient, a task per caller",
+            lambda url: asyncio.run(naive(url, callers, checks)),
+            lambda r: "(reference)",
+        ),
+        (
+            ASYNC_ON,
+            lambda url: asyncio.run(layer(ASYNC_ON, url, callers, batched)),
+            lambda r: items_target(r, callers, 1850),
+        ),
+        (
+            ASYNC_OFF,
+            lambda url: asyncio.run(layer(ASYNC_OFF, url, callers, checks, batch_window=0)),
+            lambda r: share_target(r, callers),
+        ),
+        (
+            ASYNC_64,
+            lambda url: asyncio.run(
+                layer(ASYNC_64, url, callers, checks, batch_window=0, max_in_flight=64)
+            ),
+            lambda r: "(reference: the issue's hand-tuned row)",
+        ),
+        (
+            f"Moderator, {threads} threads, batching off",
+            lambda url: sync_layer(
+                f"Moderator, {threads} threads, batching off", url, threads, checks, 0
+            ),
+            lambda r: share_target(r, threads),
+        ),
+        (
+            f"Moderator, {threads} threads, batching on",
+            lambda url: sync_layer(
+                f"Moderator, {threads} threads, batching on", url, threads, batched, 0.002
+            ),
+            lambda r: items_target(r, threads, 1500),
+        ),
+        (
+            f"Moderator, {callers} threads, batching on",
+            lambda url: sync_layer(
+                f"Moderator, {callers} threads, batching on", url, callers, batched, 0.002
+            ),
+            lambda r: items_target(r, callers, 1500),
+        ),
+    ]
+    chosen = [(label, run, target) for label, run, target in plan if selected(label, args.rows)]
     with emulator(
         "tencent_chat", threaded=True, far=True, rate_limit=QUOTA, latency=latency
     ) as url:
-        r = asyncio.run(naive(url, callers, checks))
-        rows.append((r, "(reference)"))
-        time.sleep(1.1)
-        r = asyncio.run(layer("AsyncModerator defaults (batching on)", url, callers, batched))
-        rows.append((r, items_target(r, callers, 1850)))
-        time.sleep(1.1)
-        r = asyncio.run(layer("AsyncModerator batching off", url, callers, checks, batch_window=0))
-        rows.append((r, share_target(r, callers)))
-        time.sleep(1.1)
-        label = "AsyncModerator batching off, max_in_flight=64"
-        r = asyncio.run(layer(label, url, callers, checks, batch_window=0, max_in_flight=64))
-        rows.append((r, "(reference: the issue's hand-tuned row)"))
-        time.sleep(1.1)
-        r = sync_layer(f"Moderator, {threads} threads, batching off", url, threads, checks, 0)
-        rows.append((r, share_target(r, threads)))
-        time.sleep(1.1)
-        label = f"Moderator, {threads} threads, batching on"
-        r = sync_layer(label, url, threads, batched, 0.002)
-        rows.append((r, items_target(r, threads, 1500)))
-        time.sleep(1.1)
-        label = f"Moderator, {callers} threads, batching on"
-        r = sync_layer(label, url, callers, batched, 0.002)
-        rows.append((r, items_target(r, callers, 1500)))
-        time.sleep(1.1)
+        for _, run, target in chosen:
+            r = run(url)
+            rows.append((r, target(r)))
+            time.sleep(1.1)  # a fresh quota second at the vendor
     return rows
+
+
+def selected(label: str, wanted: list[str] | None) -> bool:
+    return wanted is None or any(w.lower() in label.lower() for w in wanted)
 
 
 def main() -> None:
@@ -239,6 +274,12 @@ def main() -> None:
     parser.add_argument("--checks", type=int, default=3000, help="per unbatched run")
     parser.add_argument("--callers", type=int, default=256)
     parser.add_argument("--threads", type=int, default=64)
+    parser.add_argument(
+        "--rows",
+        nargs="+",
+        metavar="TEXT",
+        help="only the rows whose label contains one of these (e.g. '64 threads, batching on')",
+    )
     args = parser.parse_args()
     for latency in args.latency:
         rows = measure(latency, args)

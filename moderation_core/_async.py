@@ -79,7 +79,9 @@ class AsyncModerator(BaseModerator[httpx.AsyncBaseTransport, httpx.AsyncClient])
 
     def _new_batcher(self, provider: Provider[Any], window: float) -> Batcher:
         send = functools.partial(self._run_job, batch=False)
-        return Batcher(provider, window, send, self._spawn)
+        limiter = self._lanes[provider.name].limiter
+        ready = None if limiter is None else limiter.ready_in  # a batch held open meanwhile
+        return Batcher(provider, window, send, self._spawn, ready)
 
     # -- policy ------------------------------------------------------------------
 

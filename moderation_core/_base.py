@@ -669,7 +669,8 @@ class BaseModerator(abc.ABC, Generic[TransportT, ClientT]):
         if time.monotonic() >= deadline:
             raise ProviderUnavailable("the check's deadline passed", provider=provider.name)
         yield from lane.breaker.before()
-        via = Connection(self._client(provider, lane), lane.timeout, lane.limiter, deadline)
+        client = self._client(provider, lane)
+        via = Connection(client, lane.timeout, lane.limiter, deadline, lane.timer)
         yield lane.gate.acquire
         try:
             outcome = yield from provider_steps(
@@ -714,16 +715,15 @@ class BaseModerator(abc.ABC, Generic[TransportT, ClientT]):
         if client is None:
             # The lane's gate keeps in-flight requests low; a pool no larger than the
             # gate ever lets out keeps httpcore's per-request scan of its connections
-            # short. The hooks time each answer for a derived in-flight cap.
+            # short (the driver times each answer for a derived in-flight cap).
             size = lane.max_in_flight
             transport = self._transport
             if transport is None:  # past one small pool: several (_resilience.POOL_SIZE)
-                transport = pooled_transport(size, self._mode.asynchronous)
+                transport = pooled_transport(size, self._mode.asynchronous, lane.in_flight)
             client = self._clients[provider.name] = self._open_client(
                 timeout=lane.timeout,
                 transport=transport,
                 limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
-                event_hooks=lane.event_hooks,
             )
         return client
 

@@ -34,7 +34,7 @@ from ._provider import ItemResult, Provider, StaleCredentials
 from ._steps import Gate, Steps
 
 if TYPE_CHECKING:
-    from ._resilience import Limiter
+    from ._resilience import Limiter, Timer
 
 __all__ = ["AuthGate", "Connection", "JobOutcome", "provider_steps"]
 
@@ -163,13 +163,16 @@ _MAPPED = (ProviderError, StaleCredentials, RecursionError, *_PARSE_ERRORS)
 @attrs.define
 class Connection:
     """How an HTTP provider's requests go out: its client, its timeout, its rate
-    limiter, and the check's deadline (monotonic seconds), which caps every timeout.
-    Built for every call, so not frozen: a frozen attrs class takes ~3x as long to make."""
+    limiter, the check's deadline (monotonic seconds), which caps every timeout, and
+    what times each answer for a derived in-flight cap (``_resilience.Timer``; None for
+    a fixed cap). Built for every call, so not frozen: a frozen attrs class takes ~3x
+    as long to make."""
 
     client: HttpClient
     timeout: float
     limiter: Limiter | None
     deadline: float
+    timer: Timer | None = None
 
 
 def _exchange(flow: _AnyFlow, provider: str, via: Connection | None) -> Steps[Any]:
@@ -183,15 +186,20 @@ def _exchange(flow: _AnyFlow, provider: str, via: Connection | None) -> Steps[An
                 f"provider {provider} sent a request, but only a provider whose config is an "
                 "HttpProviderConfig gets an HTTP client"
             )
+        timer = via.timer
         while True:
             if via.limiter is not None:
                 yield from via.limiter.acquire(via.deadline)
+            send = functools.partial(via.client.send, _bounded(request, via.timeout, via.deadline))
+            # Timed from here to the answer read: the vendor's latency (and the network's),
+            # without waits for the gate or the rate limiter; a failed send is not timed.
+            sent_at = 0.0 if timer is None else timer.limit.clock()
             try:
-                response = yield functools.partial(
-                    via.client.send, _bounded(request, via.timeout, via.deadline)
-                )
+                response = yield send
             except httpx.HTTPError as exc:
                 return _Failed(_transport_error(exc, request, provider))
+            if timer is not None:
+                timer.answered(sent_at)
             request, response = flow.send(response), None
     except StopIteration as done:
         return done.value

@@ -277,12 +277,27 @@ class Pace:
     ``burst`` go back to back (GCRA). ``limits`` counts whole one-second windows, so on
     its own it lets a window's slots go out in one burst, and jitter on the way turns a
     burst into an over-limit second at the vendor (measured here: 201-203 seen against a
-    195/s limit). A few lines, as no limiter library paces both sync and async callers."""
+    195/s limit). A few lines, as no limiter library paces both sync and async callers.
+
+    Twice: ``reserve`` plans each caller's sleep, and ``claim``, as it wakes, checks
+    the sends themselves keep the pace. Planned slots are up to ``max_wait`` ahead, so
+    a stall (a busy event loop, the GIL, a loaded machine) would otherwise wake every
+    caller whose slot passed meanwhile at once, a burst the moving window lets through
+    (a second's count stays under the limit) and the vendor's count does not.
+
+    When the vendor refuses a request for rate anyway (``slow_down``), the pace keeps
+    ``PUSHBACK_KEEP`` of itself, at most once a second, and regains
+    ``PUSHBACK_RECOVERY`` of the rate each second after: headroom where the vendor
+    counts differently (when a request arrives, or is answered, on a clock of its own)
+    and only while it says so."""
 
     def __init__(self, per_second: float, burst: int, clock: Clock = time.monotonic) -> None:
-        self._interval = 1.0 / per_second
-        self._tolerance = (max(1, burst) - 1) * self._interval
+        self._base = 1.0 / per_second  # the spacing at the full rate
+        self._share = 1.0  # of the rate, just after the last slow_down
+        self._cut_at = -math.inf
+        self._tolerance = (max(1, burst) - 1) * self._base
         self._due = 0.0  # when the next request is due at the steady pace
+        self._sent = 0.0  # the same, from the sends claimed (GCRA's TAT)
         self._clock = clock
         self._lock = threading.Lock()
 
@@ -294,8 +309,57 @@ class Pace:
             wait = max(0.0, due - self._tolerance - now)
             if wait > max_wait:
                 return None
-            self._due = due + self._interval
+            self._due = due + self._spacing(now)
             return wait
+
+    def claim(self) -> float:
+        """As a caller is about to send: 0 (the send counted) when the sends so far
+        keep the pace, else the seconds to wait before claiming again."""
+        with self._lock:
+            now = self._clock()
+            wait = self._sent - self._tolerance - now
+            if wait > 0:
+                return wait
+            self._sent = max(self._sent, now) + self._spacing(now)
+            return 0.0
+
+    def slow_down(self) -> None:
+        """The vendor refused a request for rate: keep ``PUSHBACK_KEEP`` of the pace
+        (not again within ``PUSHBACK_EVERY``: one crowded second refuses many)."""
+        with self._lock:
+            now = self._clock()
+            if now - self._cut_at < PUSHBACK_EVERY:
+                return
+            self._share = max(PUSHBACK_FLOOR, self._current_share(now) * PUSHBACK_KEEP)
+            self._cut_at = now
+
+    def _current_share(self, now: float) -> float:
+        return min(1.0, self._share + PUSHBACK_RECOVERY * (now - self._cut_at))
+
+    def _spacing(self, now: float) -> float:
+        if self._share >= 1.0:
+            return self._base
+        share = self._current_share(now)
+        if share >= 1.0:
+            self._share = 1.0  # recovered
+        return self._base / share
+
+    def ready_in(self, max_wait: float) -> float:
+        """Seconds until the next caller's turn, reserving nothing: 0 when it is now,
+        or when it is over max_wait (that caller is refused at once, not held)."""
+        with self._lock:
+            now = self._clock()
+            wait = max(0.0, max(self._due, now) - self._tolerance - now)
+            return wait if wait <= max_wait else 0.0
+
+
+# After a vendor's own rate refusal: the pace kept (at most once per PUSHBACK_EVERY
+# seconds, never below PUSHBACK_FLOOR of the rate), and the share of the rate regained
+# each second after (back to the full rate in 5 s from one cut).
+PUSHBACK_KEEP: Final = 0.95
+PUSHBACK_EVERY: Final = 1.0
+PUSHBACK_FLOOR: Final = 0.5
+PUSHBACK_RECOVERY: Final = 0.01
 
 
 def default_burst(per_second: float) -> int:
@@ -364,6 +428,12 @@ class Limiter:
             raise self._refused()
         if delay > 0:
             yield functools.partial(self._mode.sleep, delay)
+        # Sent at its turn, not as planned: callers that woke together after a stall
+        # go out spaced (see Pace), never past the budget.
+        while (late := self._pace.claim()) > 0:
+            if time.monotonic() + late > give_up:
+                raise self._refused()
+            yield functools.partial(self._mode.sleep, late)
         if (yield from self._hit()):
             return
         # Waiters poll one at a time (first come, first served): no herd waking
@@ -380,6 +450,18 @@ class Limiter:
                 yield functools.partial(self._mode.sleep, wait)
         finally:
             self._queue.release()
+
+    def pushback(self) -> None:
+        """The vendor refused a request for rate: this process slows its pace a while
+        (see ``Pace``); the moving window keeps its limit."""
+        self._pace.slow_down()
+
+    def ready_in(self) -> float:
+        """Seconds before this process's pace lets the next request out (0: now, or a
+        wait over ``max_wait``, which ``acquire`` refuses at once). Reserves nothing:
+        a batcher holds a batch open for company that long, as the request would only
+        wait in ``acquire`` (the shared window in Redis is not read: no IO here)."""
+        return self._pace.ready_in(self.max_wait)
 
     def _hit(self) -> Steps[bool]:
         hit = functools.partial(self._local.hit, self._item, self._key)
@@ -426,6 +508,13 @@ BACKOFF: Final = 0.9  # the cap kept when the vendor pushes back
 # count: under a steady heavy load every answer has queued, and a baseline learned from
 # them would drift up with the queue and let the cap grow without end.
 BASELINE_ANSWERS: Final = 200
+# Without a rate limit, the cap grows by one only while the requests it queues are
+# few: ``cap x (1 - no-load latency / average latency)`` (TCP Vegas' estimate, as in
+# Netflix's VegasLimit) at most this x log10(cap), Vegas' alpha. A vendor whose
+# latency holds grows the cap; a client whose own CPU (or a busy machine) is the queue
+# does not, where the tolerance alone let noise push the cap to 70-130 on loopback.
+QUEUE_ALLOWANCE: Final = 3.0
+SETTLING: Final = 2 * MIN_IN_FLIGHT  # light-load answers before that growth begins
 
 
 class ConcurrencyLimit:
@@ -435,7 +524,8 @@ class ConcurrencyLimit:
     - while the cap is in use (half of it or more) and the average latency stays
       within ``TOLERANCE`` x the no-load latency (the least seen lately at light load),
       more in flight means more answers per second: each answer raises the cap to the
-      ceiling below when there is a rate limit, else by one;
+      ceiling below when there is a rate limit, else by one while the requests it
+      queues by Vegas' estimate stay within ``QUEUE_ALLOWANCE`` x log10(cap);
     - cut in proportion when the average latency climbs past that (requests queue), and
       to ``BACKOFF`` of itself when the vendor pushes back (rate limited, unavailable);
       at most once per round trip, as one congestion shows in many answers;
@@ -444,15 +534,15 @@ class ConcurrencyLimit:
       never binds below the rate limit and never runs far past it (without a rate
       limit, ``MAX_IN_FLIGHT``; the latency gradient governs).
 
-    Plain arithmetic under a lock; fed by the HTTP client's hooks (``observe``), so a
-    test drives it with latencies of its choosing."""
+    Plain arithmetic under a lock; fed by the driver, which times each send
+    (``observe``), so a test drives it with latencies of its choosing."""
 
     def __init__(
         self, rate_limit: float | None, burst: int = 0, clock: Clock = time.perf_counter
     ) -> None:
         self.rate_limit = rate_limit or None
         self.burst = burst
-        self.clock = clock  # what the HTTP client's hooks time answers with
+        self.clock = clock  # what the driver times answers with
         self.limit = MIN_IN_FLIGHT
         self.latency: float | None = None  # moving average of answers' latency, seconds
         self._least = (math.inf, math.inf)  # least latency in the last and this period
@@ -480,15 +570,24 @@ class ConcurrencyLimit:
         ``in_flight`` requests out (itself included); returns the new cap."""
         with self._lock:
             self._learn(max(0.0, latency), in_flight)
+            ceiling = self.ceiling()
             if self._hold:
                 self._hold -= 1
             elif self.latency is not None and self.latency > TOLERANCE * self.baseline:
                 self._cut(max(0.5, TOLERANCE * self.baseline / self.latency))
             elif 2 * in_flight >= self.limit:
                 # In use while latency holds: with a rate limit, all it can use at once
-                # (a round trip saved per doubling); without one, a step at a time.
-                self.limit = self.limit + 1 if self.rate_limit is None else self.ceiling()
-            self.limit = max(MIN_IN_FLIGHT, min(self.limit, self.ceiling()))
+                # (a round trip saved per doubling); without one, a step at a time while
+                # few queue.
+                if self.rate_limit is not None:
+                    self.limit = ceiling
+                else:
+                    queued, allowance = self._queued(), QUEUE_ALLOWANCE * math.log10(self.limit)
+                    if queued <= allowance:
+                        self.limit += 1
+                    elif math.isfinite(queued) and queued > 2 * allowance:
+                        self.limit -= 1  # Vegas' beta: a queue that grew, one step back
+            self.limit = max(MIN_IN_FLIGHT, min(self.limit, ceiling))
             return self.limit
 
     def pushback(self) -> int:
@@ -511,6 +610,17 @@ class ConcurrencyLimit:
             last, this = this, math.inf
         self._least = (last, min(this, latency))
 
+    def _queued(self) -> float:
+        """Requests the cap queues by Vegas' estimate: the share of the average latency
+        above the no-load latency, times the cap. Infinite (no growth) until two round
+        trips at the floor (``SETTLING`` light-load answers) set the no-load latency:
+        the first round trip opens the connections, and a no-load latency learned from
+        it alone would let the cap grow until warm answers queued to match it."""
+        baseline, latency = self.baseline, self.latency
+        if latency is None or self._light < SETTLING:
+            return math.inf
+        return self.limit * max(0.0, 1.0 - baseline / latency) if latency > 0 else 0.0
+
     def _cut(self, keep: float) -> None:
         self.limit = max(MIN_IN_FLIGHT, math.floor(self.limit * keep))
         self._hold = self.limit  # about one round trip of answers
@@ -522,19 +632,36 @@ class _ThreadGate:
     def __init__(self, limit: ConcurrencyLimit) -> None:
         self.limit = limit
         self.busy = 0
-        self._free = threading.Condition(threading.Lock())
+        # The lock itself where no thread waits (a C call; the Condition's are Python).
+        self._lock = threading.Lock()
+        self._free = threading.Condition(self._lock)
+        self._waiting = 0
 
     def acquire(self) -> None:
-        with self._free:
+        with self._lock:
             while self.busy >= self.limit.limit:
-                self._free.wait()
+                self._waiting += 1
+                try:
+                    self._free.wait()
+                finally:
+                    self._waiting -= 1
             self.busy += 1
 
     def release(self) -> None:
-        with self._free:
+        with self._lock:
             self.busy -= 1
-            # The cap may have grown since the last release: wake as many as fit.
-            self._free.notify(max(1, self.limit.limit - self.busy))
+            if self._waiting:
+                # The cap may have grown since the last release: wake as many as fit.
+                self._free.notify(max(1, self.limit.limit - self.busy))
+
+    def answered(self, sent_at: float) -> None:
+        """An answer came to a request sent at ``sent_at`` (``limit.clock``)."""
+        limit = self.limit
+        limit.observe(limit.clock() - sent_at, self.busy)
+
+    def out(self) -> int:
+        """Calls through the gate now (each has at most one request out)."""
+        return self.busy
 
 
 class _TaskGate:
@@ -570,34 +697,20 @@ class _TaskGate:
                 self.busy += 1
                 waiter.set_result(None)
 
+    def answered(self, sent_at: float) -> None:
+        """An answer came to a request sent at ``sent_at`` (``limit.clock``)."""
+        limit = self.limit
+        limit.observe(limit.clock() - sent_at, self.busy)
 
-_SENT_AT: Final = "moderation_core.sent_at"
-EventHooks = dict[str, list[Callable[..., Any]]]
+    def out(self) -> int:
+        """Calls through the gate now (each has at most one request out)."""
+        return self.busy
 
 
-def _latency_hooks(gate: _ThreadGate | _TaskGate, asynchronous: bool) -> EventHooks:
-    """httpx event hooks that time each request to its response headers (the vendor's
-    latency, without any wait for the rate limiter or the gate) and feed the cap."""
-    limit = gate.limit
-
-    def sent(request: httpx.Request) -> None:
-        request.extensions[_SENT_AT] = limit.clock()
-
-    def answered(response: httpx.Response) -> None:
-        started = response.request.extensions.get(_SENT_AT)
-        if started is not None:
-            limit.observe(limit.clock() - started, gate.busy)
-
-    if not asynchronous:
-        return {"request": [sent], "response": [answered]}
-
-    async def sent_async(request: httpx.Request) -> None:
-        sent(request)
-
-    async def answered_async(response: httpx.Response) -> None:
-        answered(response)
-
-    return {"request": [sent_async], "response": [answered_async]}
+# What times a provider's answers for its derived cap: its gate (the driver reads the
+# gate's ``limit.clock`` as a request goes out and calls ``answered`` with it when the
+# answer is in; waits for the gate or the rate limiter are not timed).
+Timer = _ThreadGate | _TaskGate
 
 
 # -- connection pools -----------------------------------------------------------------
@@ -616,19 +729,43 @@ POOL_SIZE: Final = 16
 class _Pools(Generic[P]):
     """Which of several pools a request goes to: the first with room (fewer than
     ``POOL_SIZE`` requests out), so a light load keeps reusing the first pool's warm
-    connections; when all are full, the least busy. A pool is made on first use."""
+    connections; when all are full, the least busy. The first pool is made at once,
+    the others on first use.
 
-    def __init__(self, make: Callable[[], P], count: int) -> None:
+    ``in_flight``, when given, bounds the requests out from above (the provider's gate:
+    each call it lets through has at most one request out). While it is within one
+    pool, the first pool takes the request with no bookkeeping (``light``): a
+    sequential caller or a light load pays nothing for the pools it does not need.
+    Those uncounted requests are then charged to the first pool in ``take`` (at most
+    ``in_flight`` less the counted ones), so no pool is ever given more than
+    ``POOL_SIZE``."""
+
+    def __init__(
+        self, make: Callable[[], P], count: int, in_flight: Callable[[], int] | None = None
+    ) -> None:
         self._make = make
-        self.pools: list[P] = []
-        self.busy: list[int] = []
+        self.pools: list[P] = [make()]
+        self.busy: list[int] = [0]
         self._count = count
+        self._in_flight = in_flight
         self._lock = threading.Lock()  # held for no IO, so in either mode
+
+    def light(self) -> bool:
+        """Whether every request out, this one included, fits in the first pool."""
+        in_flight = self._in_flight
+        return in_flight is not None and in_flight() <= POOL_SIZE
 
     def take(self) -> int:
         with self._lock:
             busy = self.busy
-            index = next((i for i, out in enumerate(busy) if out < POOL_SIZE), None)
+            # Requests that went out uncounted (``light``) can only be in the first.
+            uncounted = 0
+            if self._in_flight is not None:
+                uncounted = max(0, self._in_flight() - 1 - sum(busy))
+            index = next(
+                (i for i, out in enumerate(busy) if out + (uncounted if i == 0 else 0) < POOL_SIZE),
+                None,
+            )
             if index is None:
                 if len(busy) < self._count:
                     self.pools.append(self._make())
@@ -694,18 +831,21 @@ class _AsyncReleased(httpx.AsyncByteStream):
 class PooledTransport(httpx.BaseTransport):
     """httpx's own transport, as several pools of ``POOL_SIZE`` connections holding
     ``size`` in all (see ``POOL_SIZE``); verify, certificates and proxies from the
-    environment as httpx's default."""
+    environment as httpx's default. ``in_flight`` bounds the requests out (see
+    ``_Pools``): within one pool, the first takes them with no bookkeeping."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, in_flight: Callable[[], int] | None = None) -> None:
         context = httpx.create_ssl_context()  # one for all the pools: each costs ~40 ms
 
         def make() -> httpx.HTTPTransport:
             return httpx.HTTPTransport(verify=context, limits=_pool_limits())
 
-        self._pools = _Pools(make, _pool_count(size))
+        self._pools = _Pools(make, _pool_count(size), in_flight)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         pools = self._pools
+        if pools.light():
+            return pools.pools[0].handle_request(request)
         index = pools.take()
         try:
             response = pools.pools[index].handle_request(request)
@@ -724,16 +864,18 @@ class PooledTransport(httpx.BaseTransport):
 class AsyncPooledTransport(httpx.AsyncBaseTransport):
     """``PooledTransport`` for an ``httpx.AsyncClient``."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, in_flight: Callable[[], int] | None = None) -> None:
         context = httpx.create_ssl_context()
 
         def make() -> httpx.AsyncHTTPTransport:
             return httpx.AsyncHTTPTransport(verify=context, limits=_pool_limits())
 
-        self._pools = _Pools(make, _pool_count(size))
+        self._pools = _Pools(make, _pool_count(size), in_flight)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         pools = self._pools
+        if pools.light():
+            return await pools.pools[0].handle_async_request(request)
         index = pools.take()
         try:
             response = await pools.pools[index].handle_async_request(request)
@@ -749,13 +891,17 @@ class AsyncPooledTransport(httpx.AsyncBaseTransport):
             await pool.aclose()
 
 
-def pooled_transport(size: int, asynchronous: bool) -> Any:
+def pooled_transport(
+    size: int, asynchronous: bool, in_flight: Callable[[], int] | None = None
+) -> Any:
     """The transport for a provider's client that lets ``size`` requests out at once,
     of the mode's kind (``PooledTransport`` or ``AsyncPooledTransport``): None
-    (httpx's default, one pool) when one pool of ``POOL_SIZE`` holds them."""
+    (httpx's default, one pool) when one pool of ``POOL_SIZE`` holds them.
+    ``in_flight``: the gate's count of calls out, if it has one (see ``_Pools``)."""
     if size <= POOL_SIZE:
         return None
-    return AsyncPooledTransport(size) if asynchronous else PooledTransport(size)
+    kind = AsyncPooledTransport if asynchronous else PooledTransport
+    return kind(size, in_flight)
 
 
 def pushed_back(error: ProviderError) -> bool:
@@ -771,7 +917,8 @@ class Lane:
     """One HTTP provider's breaker, limiter, in-flight gate, retry count and timeout,
     from its config's typed keys. ``max_in_flight`` is the most the gate ever lets out
     (the connection pool's size); ``concurrency`` is the derived cap, None when the
-    config fixes ``max_in_flight``; ``event_hooks`` feed it from the HTTP client."""
+    config fixes ``max_in_flight``; ``timer`` (its gate) times the answers that feed
+    it, and counts the calls out (``in_flight``, which spares the pools bookkeeping)."""
 
     breaker: Breaker
     limiter: Limiter | None
@@ -780,7 +927,13 @@ class Lane:
     timeout: float
     max_in_flight: int
     concurrency: ConcurrencyLimit | None = None
-    event_hooks: EventHooks = attrs.field(factory=dict)
+    timer: Timer | None = None
+
+    @property
+    def in_flight(self) -> Callable[[], int] | None:
+        """The count of calls out through the gate, when it keeps one (a derived
+        cap's gate; see ``_Pools``), else None."""
+        return None if self.timer is None else self.timer.out
 
     @classmethod
     def build(
@@ -807,13 +960,16 @@ class Lane:
             config.timeout,
             MAX_IN_FLIGHT,
             concurrency,
-            _latency_hooks(gate, mode.asynchronous),
+            gate,
         )
 
     def pushed_back(self, error: ProviderError) -> None:
-        """Tell the derived cap about a failed request (a fixed cap ignores it)."""
+        """Tell the derived cap about a failed request (a fixed cap ignores it), and
+        the limiter about the vendor's own rate refusal."""
         if self.concurrency is not None and pushed_back(error):
             self.concurrency.pushback()
+        if self.limiter is not None and isinstance(error, RateLimited) and pushed_back(error):
+            self.limiter.pushback()
 
 
 WAIT_INITIAL: Final = 0.05  # seconds before the first retry, doubling each time

@@ -67,7 +67,9 @@ class Moderator(BaseModerator[httpx.BaseTransport, httpx.Client]):
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _new_batcher(self, provider: Provider[Any], window: float) -> ThreadBatcher:
-        return ThreadBatcher(provider, window, functools.partial(self._run_job, batch=False))
+        limiter = self._lanes[provider.name].limiter
+        ready = None if limiter is None else limiter.ready_in  # a batch held open meanwhile
+        return ThreadBatcher(provider, window, functools.partial(self._run_job, batch=False), ready)
 
     # -- policy ------------------------------------------------------------------
 

@@ -1,11 +1,12 @@
 """The derived in-flight cap: driven with latencies of the test's choosing (no clock
-is read, so no timing assertions), then the gates and hooks that apply it, in both
-modes."""
+is read, so no timing assertions), then the gates that apply it and the driver's
+timing that feeds it, in both modes, and the connection pools behind them."""
 
 from __future__ import annotations
 
 import asyncio
 import math
+import random
 import threading
 from typing import Any
 
@@ -22,6 +23,7 @@ from moderation_core._resilience import (
     MAX_IN_FLIGHT,
     MIN_IN_FLIGHT,
     POOL_SIZE,
+    SETTLING,
     AsyncPooledTransport,
     ConcurrencyLimit,
     PooledTransport,
@@ -72,9 +74,23 @@ def test_an_unused_cap_does_not_grow() -> None:
     assert limit.limit == MIN_IN_FLIGHT
 
 
-def test_each_answer_in_full_use_adds_one() -> None:
+def test_each_answer_in_full_use_adds_one_once_two_round_trips_set_the_no_load_latency() -> None:
     limit = ConcurrencyLimit(None)
+    # The first round trip at the floor opens connections: its answers alone would
+    # set too high a no-load latency.
+    settling = [limit.observe(0.08, in_flight=limit.limit) for _ in range(SETTLING - 1)]
+    assert settling == [MIN_IN_FLIGHT] * (SETTLING - 1)
     assert [limit.observe(0.08, in_flight=limit.limit) for _ in range(3)] == [9, 10, 11]
+
+
+def test_without_a_rate_limit_a_slow_first_round_trip_does_not_grow_the_cap() -> None:
+    # Cold connections answer in 30 ms, warm ones in 1 ms, then latency climbs with
+    # what is in flight (a CPU-bound client): the cap stays near the floor.
+    limit = ConcurrencyLimit(None)
+    for _ in range(MIN_IN_FLIGHT):
+        limit.observe(0.03, in_flight=MIN_IN_FLIGHT)
+    caps = [limit.observe(0.001 * limit.limit / 4, in_flight=limit.limit) for _ in range(2000)]
+    assert max(caps) <= 2 * MIN_IN_FLIGHT
 
 
 def test_without_a_rate_limit_latency_alone_governs_up_to_the_bound() -> None:
@@ -104,6 +120,26 @@ def test_a_cpu_bound_client_stays_at_the_floor() -> None:
         for i in range(1, out + 1):
             limit.observe(0.001 * i, in_flight=out - i + 1)
     assert limit.limit == MIN_IN_FLIGHT
+
+
+def jittered(limit: ConcurrencyLimit, least: float, spread: float, answers: int = 3000) -> int:
+    """Answers in full use whose latency jitters between least and least x (1 + spread),
+    whatever is in flight (a seeded draw: the same every run); the cap they leave."""
+    draw = random.Random(7)
+    for _ in range(answers):
+        limit.observe(least * (1 + spread * draw.random()), in_flight=limit.limit)
+    return limit.limit
+
+
+def test_without_a_rate_limit_noisy_latency_keeps_the_cap_low() -> None:
+    # Loopback on a busy machine: answers in 1-2.2 ms (1.6 ms on average). Within the
+    # tolerance of twice the no-load latency, so never cut for it (one step per answer
+    # took the cap to MAX_IN_FLIGHT); Vegas' estimate sees a queue and holds it low.
+    assert MIN_IN_FLIGHT <= jittered(ConcurrencyLimit(None), 0.001, 1.2) <= 3 * MIN_IN_FLIGHT
+
+
+def test_without_a_rate_limit_a_far_vendor_with_steady_latency_still_grows() -> None:
+    assert jittered(ConcurrencyLimit(None), 0.08, 0.04) >= MAX_IN_FLIGHT // 2
 
 
 def test_climbing_latency_cuts_the_cap_in_proportion_once_per_round_trip() -> None:
@@ -153,7 +189,7 @@ def test_what_counts_as_the_vendor_pushing_back(error: Any, counts: bool) -> Non
     assert pushed_back(error) is counts
 
 
-# -- the gates and hooks in a moderator -------------------------------------------------
+# -- the gates and the driver's timing in a moderator -------------------------------------
 
 
 def config(**table: Any) -> dict[str, Any]:
@@ -198,7 +234,8 @@ def test_an_explicit_max_in_flight_wins(plugin_manager: pluggy.PluginManager) ->
         lane = mod._lanes["a"]
     assert lane.concurrency is None
     assert lane.max_in_flight == 3
-    assert lane.event_hooks == {}
+    assert lane.timer is None
+    assert lane.in_flight is None
 
 
 def test_a_vendor_rate_limit_answer_cuts_the_cap(plugin_manager: pluggy.PluginManager) -> None:
@@ -321,6 +358,59 @@ def test_a_pool_fills_before_the_next_opens_and_the_least_busy_takes_the_overflo
     assert pools.take() == 1  # all full: the least busy
     assert pools.busy == [POOL_SIZE, POOL_SIZE]
     assert len(pools.pools) == 2
+
+
+def test_within_one_pool_a_counted_gate_spares_the_bookkeeping() -> None:
+    out = [POOL_SIZE]
+    pools: _Pools[object] = _Pools(object, count=4, in_flight=lambda: out[0])
+    assert pools.light()  # the first pool holds every request out, this one included
+    out[0] = POOL_SIZE + 1
+    assert not pools.light()
+    assert not _Pools(object, count=4).light()  # no count to go by: always counted
+
+
+def test_requests_sent_uncounted_are_charged_to_the_first_pool() -> None:
+    out = [POOL_SIZE + 1]  # POOL_SIZE went out uncounted, and this one
+    pools: _Pools[object] = _Pools(object, count=3, in_flight=lambda: out[0])
+    assert pools.take() == 1  # the first pool may be full
+    out[0] += 1
+    assert pools.take() == 1
+    assert pools.busy == [0, 2]
+    out[0] = 3  # the uncounted ones came back; two counted still out
+    assert pools.take() == 0
+
+
+def test_sequential_checks_with_a_derived_cap_keep_to_one_pool_uncounted(
+    plugin_manager: pluggy.PluginManager,
+) -> None:
+    vendor = FakeVendor()
+    with serving(vendor) as server:
+        cfg = config(base_url=server.url)
+        with Moderator(cfg, plugin_manager=plugin_manager) as mod:
+            for n in range(5):
+                mod.check(f"m{n}")
+            transport = mod._clients["a"]._transport
+            assert isinstance(transport, PooledTransport)
+            assert transport._pools.busy == [0]
+            assert len(transport._pools.pools) == 1
+    assert len(vendor.checks) == 5
+
+
+async def test_tasks_with_a_derived_cap_past_one_pool_free_every_slot(
+    plugin_manager: pluggy.PluginManager,
+) -> None:
+    vendor = FakeVendor()
+    with serving(vendor) as server:
+        cfg = config(base_url=server.url)
+        async with AsyncModerator(cfg, plugin_manager=plugin_manager) as mod:
+            concurrency = mod._lanes["a"].concurrency
+            assert concurrency is not None
+            concurrency.limit = 3 * POOL_SIZE  # as if grown: more than one pool's worth
+            await asyncio.gather(*(mod.check(f"m{n}") for n in range(100)))
+            transport = mod._clients["a"]._transport
+            assert isinstance(transport, AsyncPooledTransport)
+            assert transport._pools.busy == [0] * len(transport._pools.pools)
+    assert len(vendor.checks) == 100
 
 
 @pytest.mark.parametrize(("size", "pools"), [(1, None), (POOL_SIZE, None), (POOL_SIZE + 1, 2)])

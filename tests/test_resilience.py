@@ -10,6 +10,7 @@ import json
 import math
 import threading
 import time
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import httpx
@@ -33,22 +34,27 @@ from moderation_core import (
     Verdict,
     hookimpl,
 )
+from moderation_core._batching import Batcher
 from moderation_core._resilience import (
+    LOCAL_RATE_LIMIT,
+    PUSHBACK_KEEP,
+    PUSHBACK_RECOVERY,
     WAIT_INITIAL,
     WAIT_JITTER,
     Breaker,
     BreakerSettings,
     BreakerState,
+    Lane,
     Limiter,
     Pace,
     backoff_hook,
     breaker_allows,
     breaker_record,
 )
-from moderation_core._routing import split_text
+from moderation_core._routing import Job, JobOutcome, split_text
 from moderation_core._steps import AWAITING, BLOCKING, run_awaiting, run_blocking
 from moderation_core.testing import Clock
-from tests.fakes import FakeVendor, routed
+from tests.fakes import FakeConfig, FakeProvider, FakeVendor, routed
 from tests.fakes import fake_providers as config
 
 
@@ -452,6 +458,69 @@ async def test_a_failed_batch_falls_back_for_each_caller(
     assert [len(c["items"]) for c in vendors["a"].checks] == [4]
 
 
+def one_batch_provider(size: int) -> FakeProvider:
+    return FakeProvider("a", FakeConfig(type="fake", batch_size=size))
+
+
+def batch_job(prov: FakeProvider, text: str) -> Job:
+    return Job(prov, [0], [Content.text(text)])
+
+
+async def batcher_sending_to(
+    calls: list[list[str]], size: int, ready: Callable[[], float]
+) -> tuple[Batcher, FakeProvider, list[asyncio.Task[None]]]:
+    """An async batcher whose window ends at once; its merged calls noted in ``calls``."""
+    prov = one_batch_provider(size)
+    tasks: list[asyncio.Task[None]] = []
+
+    async def send(job: Job, context: CheckContext, deadline: float) -> JobOutcome:
+        calls.append([c.value for c in job.contents])
+        return [Verdict(decision=Decision.PASS) for _ in job.contents]
+
+    def spawn(coro: Coroutine[Any, Any, None]) -> None:
+        tasks.append(asyncio.ensure_future(coro))
+
+    return Batcher(prov, 0.0, send, spawn, ready), prov, tasks
+
+
+async def test_async_callers_arriving_while_the_limiter_holds_a_batch_ride_along() -> None:
+    calls: list[list[str]] = []
+    asked = asyncio.Event()
+
+    def ready() -> float:
+        asked.set()
+        return 1e9  # as good as forever: only a full batch lets it go
+
+    batcher, prov, _ = await batcher_sending_to(calls, 3, ready)
+    first = asyncio.ensure_future(batcher.submit(batch_job(prov, "first"), CheckContext(), 1e12))
+    await asyncio.wait_for(asked.wait(), 10)  # the window is over, the batch still open
+    late = [batcher.submit(batch_job(prov, f"late{n}"), CheckContext(), 1e12) for n in range(2)]
+    outcomes = await asyncio.gather(first, *late)
+    assert calls == [["first", "late0", "late1"]]
+    assert all(isinstance(o, list) and len(o) == 1 for o in outcomes)
+
+
+@pytest.mark.parametrize(("hold", "deadline"), [(0.0, 1e12), (1e9, 0.0)])
+async def test_an_async_batch_goes_alone_without_a_hold_or_past_a_deadline(
+    hold: float, deadline: float
+) -> None:
+    """No wait at the limiter, or a caller whose deadline passed: sent after the window."""
+    calls: list[list[str]] = []
+    asked: list[float] = []
+
+    def ready() -> float:
+        asked.append(hold)
+        return hold
+
+    batcher, prov, _ = await batcher_sending_to(calls, 3, ready)
+    outcome = await asyncio.wait_for(
+        batcher.submit(batch_job(prov, "alone"), CheckContext(), deadline), 10
+    )
+    assert isinstance(outcome, list)
+    assert calls == [["alone"]]
+    assert asked == [hold]
+
+
 async def test_in_flight_gate_caps_concurrent_requests(
     plugin_manager: pluggy.PluginManager,
 ) -> None:
@@ -584,6 +653,99 @@ def test_pace_spaces_requests_after_a_small_burst() -> None:
     assert pace.reserve(max_wait=0.35) is None  # the next is 0.4 s away: too long
     clock.advance(10)  # idle: the burst is available again
     assert pace.reserve(max_wait=0) == 0.0
+
+
+def test_callers_waking_together_after_a_stall_go_out_spaced() -> None:
+    """Slots are planned ahead; a stall wakes every caller whose slot passed at once.
+    Their sends still keep the pace: the burst, then one interval apart."""
+    clock = Clock(100.0)
+    pace = Pace(per_second=10, burst=2, clock=clock)
+    assert [pace.reserve(max_wait=5) for _ in range(6)] == pytest.approx(
+        [0.0, 0.0, 0.1, 0.2, 0.3, 0.4]
+    )
+    assert [pace.claim(), pace.claim()] == [0.0, 0.0]  # the first two, on time
+    clock.advance(1.0)  # a stall: the other four slots have passed
+    assert [pace.claim() for _ in range(4)] == pytest.approx([0.0, 0.0, 0.1, 0.1])
+    clock.advance(0.1)
+    assert [pace.claim(), pace.claim()] == pytest.approx([0.0, 0.1])
+
+
+def test_callers_on_time_claim_their_planned_slots_at_once() -> None:
+    clock = Clock(100.0)
+    pace = Pace(per_second=10, burst=2, clock=clock)
+    for _ in range(5):
+        wait = pace.reserve(max_wait=5)
+        assert wait is not None
+        clock.advance(wait)
+        assert pace.claim() == 0.0
+
+
+def test_the_limiter_says_how_long_its_next_slot_is_away_without_taking_it() -> None:
+    limiter = Limiter("p", 0.01, 500.0, None, BLOCKING, burst=1)  # a slot per 100 s
+    assert limiter.ready_in() == 0.0
+    run_blocking(limiter.acquire())
+    first, again = limiter.ready_in(), limiter.ready_in()
+    assert 0 < again <= first <= 100
+    # A wait longer than max_wait is refused at once: nothing to hold a batch for.
+    assert Limiter("q", 0.01, 5.0, None, BLOCKING, burst=1).ready_in() == 0.0
+    refusing = Limiter("q", 0.01, 5.0, None, BLOCKING, burst=1)
+    run_blocking(refusing.acquire())
+    assert refusing.ready_in() == 0.0
+
+
+def paced_spacing(pace: Pace, clock: Clock) -> float:
+    """The wait between two reservations made one after the other, from idle."""
+    clock.advance(1e-9)
+    assert pace.reserve(max_wait=5) == 0.0
+    second = pace.reserve(max_wait=5)
+    assert second is not None
+    return second
+
+
+def test_a_vendor_rate_refusal_slows_the_pace_then_it_recovers() -> None:
+    clock = Clock(100.0)
+    pace = Pace(per_second=10, burst=1, clock=clock)
+    pace.slow_down()
+    assert paced_spacing(pace, clock) == pytest.approx(0.1 / PUSHBACK_KEEP)
+    clock.advance(2.0)
+    share = PUSHBACK_KEEP + 2 * PUSHBACK_RECOVERY
+    assert paced_spacing(pace, clock) == pytest.approx(0.1 / share)
+    clock.advance(10.0)
+    assert paced_spacing(pace, clock) == pytest.approx(0.1)  # back to the full rate
+
+
+def test_refusals_within_a_second_cut_the_pace_once() -> None:
+    clock = Clock(100.0)
+    pace = Pace(per_second=10, burst=1, clock=clock)
+    pace.slow_down()
+    clock.advance(0.5)
+    pace.slow_down()  # the same crowded second at the vendor
+    share = PUSHBACK_KEEP + 0.5 * PUSHBACK_RECOVERY
+    assert paced_spacing(pace, clock) == pytest.approx(0.1 / share)
+    clock.advance(0.5)
+    pace.slow_down()  # a second on: cut again, from the share regained by then
+    share = (PUSHBACK_KEEP + PUSHBACK_RECOVERY) * PUSHBACK_KEEP
+    assert paced_spacing(pace, clock) == pytest.approx(0.1 / share)
+
+
+@pytest.mark.parametrize(("code", "slowed"), [("60007", True), (LOCAL_RATE_LIMIT, False)])
+def test_only_the_vendors_own_rate_refusal_slows_the_limiter(code: str, slowed: bool) -> None:
+    cuts: list[None] = []
+    limiter = Limiter("a", 10, 1.0, None, BLOCKING)
+    limiter._pace.slow_down = lambda: cuts.append(None)  # type: ignore[method-assign]
+    lane = Lane(Breaker("a", BreakerSettings()), limiter, threading.Lock(), 0, 1.0, 8)
+    lane.pushed_back(RateLimited("slow down", provider="a", code=code, retry_after=None))
+    lane.pushed_back(ProviderUnavailable("down", provider="a"))
+    assert len(cuts) == (1 if slowed else 0)
+
+
+def test_a_vendor_rate_refusal_reaches_the_limiter(plugin_manager: pluggy.PluginManager) -> None:
+    vendors: dict[str, Any] = {"a": Flaky(failures=1, status=429), "b": FakeVendor()}
+    cfg = config(("a", {"rate_limit": 10}), ("b", {}))
+    with Moderator(cfg, plugin_manager=plugin_manager, transport=routed(vendors)) as mod:
+        assert mod.check("hello").provider == "b"  # a refused for rate: b answered
+        pace = mod._lanes["a"].limiter._pace  # type: ignore[union-attr]
+    assert pace._share == pytest.approx(PUSHBACK_KEEP)
 
 
 def test_paced_requests_fall_back_when_they_cannot_wait(
