@@ -21,7 +21,13 @@ from typing import Any, TypeVar
 from ._errors import InvalidContent
 from ._model import Action, Decision, Label, Outcome, Verdict
 
-__all__ = ["outcome_from_dict", "outcome_to_dict", "verdict_from_dict", "verdict_to_dict"]
+__all__ = [
+    "json_kind",
+    "outcome_from_dict",
+    "outcome_to_dict",
+    "verdict_from_dict",
+    "verdict_to_dict",
+]
 
 E = TypeVar("E", Decision, Label, Action)
 
@@ -150,3 +156,19 @@ def _optional_string(table: Mapping[str, Any], key: str) -> str | None:
 def _wrong(key: str, wanted: str, value: object) -> InvalidContent:
     # The type only: the value may be message text or hostile input.
     return InvalidContent(f"{key} must be {wanted}, got {type(value).__name__}")
+
+
+def json_kind(value: object) -> str:
+    """How an error message names a JSON value's type ("a string", "null", ...): the
+    service's request parser and the worker's message parser word problems alike."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"

@@ -19,7 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 from moderation_core._async import AsyncModerator
 from moderation_core._errors import AllProvidersFailed, InvalidContent, ModerationError, RateLimited
-from moderation_core._json_form import outcome_to_dict, verdict_to_dict
+from moderation_core._json_form import json_kind, outcome_to_dict, verdict_to_dict
 from moderation_core._model import Content, ContentType, Verdict, is_unicode
 
 from ._problems import Problem
@@ -101,7 +101,7 @@ _ENCODE_ONCE = (
 
 def parse_check_request(data: object, max_contents: int) -> CheckRequest:
     if not isinstance(data, dict):
-        raise Problem("invalid-request", f"the body must be a JSON object, got {_json_kind(data)}")
+        raise Problem("invalid-request", f"the body must be a JSON object, got {json_kind(data)}")
     if not _REQUEST_KEYS.issuperset(data):
         unknown = sorted(str(k) for k in data if k not in _REQUEST_KEYS)
         raise Problem("invalid-request", f"unknown field(s): {', '.join(unknown)}")
@@ -109,7 +109,7 @@ def parse_check_request(data: object, max_contents: int) -> CheckRequest:
         raise Problem("invalid-request", "contents is required")
     contents = data["contents"]
     if not isinstance(contents, list):
-        raise Problem("invalid-request", f"contents must be a list, got {_json_kind(contents)}")
+        raise Problem("invalid-request", f"contents must be a list, got {json_kind(contents)}")
     if not contents:
         raise Problem("invalid-request", "contents is empty; there is nothing to check")
     if len(contents) > max_contents:
@@ -131,7 +131,7 @@ def _context_string(data: Mapping[str, Any], key: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise Problem("invalid-request", f"{key} must be a string, got {_json_kind(value)}")
+        raise Problem("invalid-request", f"{key} must be a string, got {json_kind(value)}")
     if not is_unicode(value):
         raise Problem("invalid-request", f"{key} is not valid Unicode (a lone surrogate)")
     return value
@@ -145,7 +145,7 @@ def _item(index: int, item: object) -> str | Content | InvalidContent:
         return item
     if not isinstance(item, dict):
         raise Problem(
-            "invalid-request", f"{where} must be a string or an object, got {_json_kind(item)}"
+            "invalid-request", f"{where} must be a string or an object, got {json_kind(item)}"
         )
     unknown = sorted(str(k) for k in item if k not in _ITEM_KEYS)
     if unknown:
@@ -159,14 +159,14 @@ def _item(index: int, item: object) -> str | Content | InvalidContent:
         raise Problem("invalid-request", f"{where}.type must be text, image, audio or video")
     value = item.get("value")
     if not isinstance(value, str):
-        raise Problem("invalid-request", f"{where}.value must be a string, got {_json_kind(value)}")
+        raise Problem("invalid-request", f"{where}.value must be a string, got {json_kind(value)}")
     content_id = item.get("id")
     if content_id is not None and (
         isinstance(content_id, bool) or not isinstance(content_id, str | int)
     ):
         raise Problem(
             "invalid-request",
-            f"{where}.id must be a string or an integer, got {_json_kind(content_id)}",
+            f"{where}.id must be a string or an integer, got {json_kind(content_id)}",
         )
     return _content(index, content_type, value, content_id)
 
@@ -178,20 +178,6 @@ def _content(
         return Content(kind, value, id=content_id)
     except InvalidContent as exc:
         return InvalidContent(f"item {index}: {exc}")
-
-
-def _json_kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    return "an object"
 
 
 # -- endpoints ----------------------------------------------------------------------

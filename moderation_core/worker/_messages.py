@@ -30,6 +30,7 @@ except ImportError:  # pragma: no cover - exercised without the extra
     orjson = None  # type: ignore[assignment]
 
 from moderation_core._errors import InvalidContent
+from moderation_core._json_form import json_kind
 from moderation_core._model import Content, ContentType, Outcome, is_unicode
 
 __all__ = [
@@ -131,7 +132,7 @@ def _decoded(data: bytes) -> dict[str, Any]:
     except RecursionError:
         raise MalformedMessage("the message nests too deeply") from None
     if not isinstance(table, dict):
-        raise MalformedMessage(f"the message must be a JSON object, got {_json_kind(table)}")
+        raise MalformedMessage(f"the message must be a JSON object, got {json_kind(table)}")
     return table
 
 
@@ -149,7 +150,7 @@ def _message_id(table: Mapping[str, Any]) -> str:
     value = table.get("id")
     if not isinstance(value, str):
         raise MalformedMessage(
-            "id is required" if value is None else f"id must be a string, got {_json_kind(value)}"
+            "id is required" if value is None else f"id must be a string, got {json_kind(value)}"
         )
     if not value or len(value) > MAX_ID_CHARS:
         raise MalformedMessage(f"id must be 1 to {MAX_ID_CHARS} characters (got {len(value)})")
@@ -167,7 +168,7 @@ def _work_message(table: Mapping[str, Any], message_id: str, max_contents: int) 
         raise MalformedMessage("contents is required")
     contents = table["contents"]
     if not isinstance(contents, list):
-        raise MalformedMessage(f"contents must be a list, got {_json_kind(contents)}")
+        raise MalformedMessage(f"contents must be a list, got {json_kind(contents)}")
     if not contents:
         raise MalformedMessage("contents is empty; there is nothing to check")
     if len(contents) > max_contents:
@@ -184,7 +185,7 @@ def _context_string(table: Mapping[str, Any], key: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise MalformedMessage(f"{key} must be a string, got {_json_kind(value)}")
+        raise MalformedMessage(f"{key} must be a string, got {json_kind(value)}")
     if not is_unicode(value):
         raise MalformedMessage(f"{key} is not valid Unicode (a lone surrogate)")
     return value
@@ -195,7 +196,7 @@ def _item(index: int, item: object) -> str | Content:
     if isinstance(item, str):
         return item  # the Moderator's own fast path checks it (empty, surrogates)
     if not isinstance(item, dict):
-        raise MalformedMessage(f"{where} must be a string or an object, got {_json_kind(item)}")
+        raise MalformedMessage(f"{where} must be a string or an object, got {json_kind(item)}")
     unknown = sorted(str(k) for k in item if k not in _ITEM_KEYS)
     if unknown:
         raise MalformedMessage(f"{where} has unknown field(s): {', '.join(unknown)}")
@@ -208,32 +209,18 @@ def _item(index: int, item: object) -> str | Content:
         raise MalformedMessage(f"{where}.type must be text, image, audio or video")
     value = item.get("value")
     if not isinstance(value, str):
-        raise MalformedMessage(f"{where}.value must be a string, got {_json_kind(value)}")
+        raise MalformedMessage(f"{where}.value must be a string, got {json_kind(value)}")
     content_id = item.get("id")
     if content_id is not None and (
         isinstance(content_id, bool) or not isinstance(content_id, str | int)
     ):
         raise MalformedMessage(
-            f"{where}.id must be a string or an integer, got {_json_kind(content_id)}"
+            f"{where}.id must be a string or an integer, got {json_kind(content_id)}"
         )
     try:
         return Content(content_type, value, id=content_id)
     except InvalidContent as exc:
         raise MalformedMessage(f"{where}: {exc}") from None
-
-
-def _json_kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    return "an object"
 
 
 def encode(data: Mapping[str, Any]) -> bytes:
