@@ -4,10 +4,10 @@ batch requests. ``Batcher`` gathers an ``AsyncModerator``'s tasks, ``ThreadBatch
 is full, only calls with one context together, a failed batch handed to every caller
 to fall back on its own).
 
-A thread's batch also goes without waiting out its window when every thread that
-checked through the batcher lately is already in it (gathering, or waiting for a batch
-in flight): nobody else is coming. A pool of threads that all check (a benchmark, a
-worker pool) then sends each batch as its last member arrives.
+A thread's batch also stops waiting out its window when every thread that checked
+through the batcher lately is already in it (gathering, or waiting for a batch in
+flight): nobody else is coming until a batch is answered. A pool of threads that all
+check (a benchmark, a worker pool) then sends each batch as its last member arrives.
 
 A batch whose window is over while the provider's rate limiter would still hold its
 request (``ready``: seconds until the limiter's next slot) stays open that long, so
@@ -148,14 +148,16 @@ def _parts(outcome: JobOutcome, sizes: list[int]) -> list[JobOutcome]:
 
 class _Gathering:
     """One batch being gathered from threads: its jobs and deadlines, ``full`` once no
-    other job may join, ``done`` once every caller's outcome is in ``outcomes``."""
+    other job may join, ``wake`` once its leader stops waiting out the window (full,
+    or nobody else coming), ``done`` once every caller's outcome is in ``outcomes``."""
 
     def __init__(self) -> None:
         self.jobs: list[Job] = []
         self.callers: list[int] = []  # their threads
         self.deadlines: list[float] = []
         self.count = 0
-        self.full = threading.Event()
+        self.full = threading.Event()  # no other job may join
+        self.wake = threading.Event()  # the leader's window is over: full, or nobody coming
         self.done = threading.Event()
         self.outcomes: list[JobOutcome] | None = None
         self.error: BaseException | None = None
@@ -252,9 +254,9 @@ class ThreadBatcher:
             index = batch.add(job, deadline, me)
             if batch.count >= self._size:
                 self._close(context, batch)
-            elif everyone:  # nobody else is coming: every gathering batch goes now
-                for gathering_context, gathering in list(self._gathering.items()):
-                    self._close(gathering_context, gathering)
+            elif everyone:  # nobody else is coming: no window to wait out
+                for gathering in self._gathering.values():
+                    gathering.wake.set()
         if leading:
             self._lead(batch, context)
         else:
@@ -266,12 +268,15 @@ class ThreadBatcher:
         if self._gathering.get(context) is batch:
             del self._gathering[context]
         batch.full.set()
+        batch.wake.set()
 
     def _lead(self, batch: _Gathering, context: CheckContext) -> None:
         try:
-            if not batch.full.wait(self._window) and self._ready is not None:
+            batch.wake.wait(self._window)
+            if not batch.full.is_set() and self._ready is not None:
                 # Open while the limiter would hold the request anyway (once: the hint
-                # reserves nothing, and the limiter keeps the order from here on).
+                # reserves nothing, and the limiter keeps the order from here on); the
+                # threads of batches answered meanwhile may join.
                 with self._lock:
                     deadline = min(batch.deadlines)
                 hold = min(self._ready(), deadline - time.monotonic())

@@ -390,12 +390,13 @@ def test_a_batch_goes_once_every_thread_that_checked_lately_is_in_it() -> None:
 
 
 def test_threads_on_their_first_check_wait_for_company() -> None:
-    """Fresh threads may be the first of many: a batch of them waits for its window."""
-    prov = provider(batch_size=10)
+    """Fresh threads may be the first of many: nobody counts as all there is, so their
+    batch waits (for good here) until it is full."""
+    prov = provider(batch_size=3)
     sends = Sends(passed)
-    batcher = ThreadBatcher(prov, 0.01, sends)
+    batcher = ThreadBatcher(prov, FOREVER, sends)
     assert all(rounds(batcher, prov, [[1, 1, 1]]))
-    assert [len(c) for c in sends.calls] == [3]  # (0.01 s: they all arrive in time)
+    assert [len(c) for c in sends.calls] == [3]
 
 
 def gathered(batcher: ThreadBatcher, context: CheckContext) -> int:
@@ -451,3 +452,32 @@ def test_a_thread_gone_a_while_is_not_waited_for(monkeypatch: pytest.MonkeyPatch
     callers.enter(1)
     callers.leave(1)  # thread 2 is forgotten as 1 leaves
     assert callers.enter(1)
+
+
+def test_nobody_coming_ends_the_window_but_not_the_limiters_hold() -> None:
+    """Two known threads are all there is, so their batch stops waiting out the
+    window; the limiter would hold its request, so it stays open, and a thread that
+    comes meanwhile (on its first check) rides along."""
+    prov = provider(batch_size=10)
+    sends = Sends(passed)
+    holds = Holds(FOREVER)
+    batcher = ThreadBatcher(prov, FOREVER, sends, holds)
+    context = CheckContext()
+    go = threading.Event()
+
+    def known(n: int) -> None:
+        batcher.submit(job_of([f"warm{n}"] * 5, prov), context, 1e12)  # 5 + 5: full
+        go.wait(PATIENT)
+        batcher.submit(job_of([f"k{n}"], prov), context, 1e12)
+
+    pool = [threading.Thread(target=known, args=(n,), daemon=True) for n in range(2)]
+    for thread in pool:
+        thread.start()
+    go.set()
+    assert holds.asked.wait(PATIENT)  # the window ended early; the limiter holds
+    newcomer, _ = lead_in_thread(batcher, job_of(["new"] * 8, prov), 1e12)
+    for thread in [*pool, newcomer]:
+        thread.join(PATIENT)
+        assert not thread.is_alive()
+    assert sorted(len(c) for c in sends.calls) == [10, 10]
+    assert holds.calls == 1
