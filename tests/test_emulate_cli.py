@@ -4,7 +4,6 @@ Moderator pointed at it checks through the vendor's real wire protocol."""
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,32 +14,15 @@ import pytest
 
 from moderation_core import Decision, Label, Moderator
 from tests import fake_secrets
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.cli import emulated, free_port
 
 
 @pytest.fixture
 def served(request: pytest.FixtureRequest) -> Iterator[str]:
     provider_type, *options = request.param
-    port = free_port()
-    child = subprocess.Popen(
-        [sys.executable, "-m", "moderation_core", "emulate", provider_type, "--port", str(port)]
-        + [arg for option in options for arg in ("--set", option)],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert child.stderr is not None
-        line = child.stderr.readline()
-        assert "listening on" in line, line
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        child.terminate()
-        child.wait(timeout=10)
+    settings = dict(option.split("=", 1) for option in options)
+    with emulated(provider_type, settings) as url:
+        yield url
 
 
 TENCENT: dict[str, Any] = {
