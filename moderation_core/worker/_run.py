@@ -14,6 +14,7 @@ import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
+from typing import Final
 
 from moderation_core._async import AsyncModerator
 from moderation_core._config import load_config
@@ -66,12 +67,22 @@ async def run_worker(config_path: Path | str) -> WorkerStats:
     return stats
 
 
+# The collector's thresholds while messages flow (CPython's are 700, 10, 10). The
+# messages in hand live long enough to be promoted, so at the defaults a full
+# collection, which finds nothing (they die of their reference counts), walked them
+# about once a second for 13-30 ms: a stall in which no request went out, 2-3% of a
+# vendor's quota. Young collections also come 70x less often.
+GC_THRESHOLDS: Final = (50_000, 20, 100)
+
+
 def _freeze_start_up() -> None:
     """Move what start-up made (modules, config, the local engine's tables) out of the
     garbage collector's reach: it never becomes garbage, and each full collection would
-    otherwise walk it again while messages flow (the loop allocates per message)."""
+    otherwise walk it again while messages flow (the loop allocates per message). Then
+    collect less often (``GC_THRESHOLDS``): this process is the worker's own."""
     gc.collect()
     gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def _stopper(worker: Worker, signum: int) -> Callable[[], None]:

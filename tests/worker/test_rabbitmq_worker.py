@@ -182,6 +182,18 @@ class Deployment:
         assert declared.consumer_count is not None
         return declared.message_count, declared.consumer_count
 
+    async def settled_counts(self, queue: str, results: Reader) -> tuple[int, int]:
+        """``queue_counts`` once they stop moving, as do the results read: a quorum queue
+        applies acks through its Raft log, so its count may lag the acks by a moment."""
+        last = None
+        for _ in range(50):
+            now = (*(await self.queue_counts(queue)), results.distinct)
+            if now == last:
+                return now[0], now[1]
+            last = now
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"the counts of {queue} never settled: {last}")
+
     async def wait_consumers(self, count: int, *, attempts: int = 100) -> None:
         for _ in range(attempts):
             if (await self.queue_counts(self.settings.subject_in))[1] == count:
@@ -272,9 +284,8 @@ async def test_sigterm_drains_what_is_in_hand_then_exits_zero(deployment: Deploy
     assert "draining" in deployment.log_of(first)
     # Everything the drained worker took was acknowledged after its result, or handed
     # back unread: what remains in the queue is exactly what has no result.
-    await asyncio.sleep(0)  # let the reader take what already arrived
+    ready, consumers = await deployment.settled_counts(deployment.settings.subject_in, results)
     drained = set(results.by_id)
-    ready, consumers = await deployment.queue_counts(deployment.settings.subject_in)
     assert consumers == 0
     assert ready + len(drained) == total
 
