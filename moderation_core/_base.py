@@ -66,6 +66,7 @@ from ._routing import (
     JobOutcome,
     Router,
     disagreements,
+    no_background,
     report,
 )
 from ._state import SharedRedis, StateStore
@@ -455,15 +456,25 @@ class BaseModerator(abc.ABC, Generic[TransportT, ClientT]):
         context: CheckContext,
         return_exceptions: bool,
     ) -> Steps[Results]:
+        """The plan for every item's verdict. Not itself a plan, so the common case
+        (valid contents, errors returned) adds no generator around ``_verdicts``."""
         try:
             contents = self._prepare(items)
         except InvalidContent:
             if not return_exceptions:
                 raise
-            prepared = self._prepare_each(items)
-            results = yield from self._verdicts(self._valid(prepared), context)
-            return self._in_place(prepared, results)
-        return self._many((yield from self._verdicts(contents, context)), return_exceptions)
+            return self._each_in_place(items, context)
+        if return_exceptions:
+            return self._verdicts(contents, context)  # what _many would hand back
+        return self._all_verdicts(contents, context)
+
+    def _all_verdicts(self, contents: list[Content], context: CheckContext) -> Steps[Results]:
+        return self._many((yield from self._verdicts(contents, context)), False)
+
+    def _each_in_place(self, items: Sequence[CheckInput], context: CheckContext) -> Steps[Results]:
+        prepared = self._prepare_each(items)
+        results = yield from self._verdicts(self._valid(prepared), context)
+        return self._in_place(prepared, results)
 
     def _verdicts(self, contents: list[Content], context: CheckContext) -> Steps[Results]:
         """Each content's verdict: blocked by the local pre-filter, from the verdict
@@ -532,7 +543,19 @@ class BaseModerator(abc.ABC, Generic[TransportT, ClientT]):
     ) -> Steps[Results]:
         """The configured strategy's verdicts; its background routes, if any, left to
         run once the caller has them."""
-        final: Results = yield from self._driven(self._route(contents, context), context, deadline)
+        route = self._route(contents, context)
+        if self._strategy.background is no_background:
+            return self._driven(route, context, deadline)  # no plan around the route's
+        return self._with_background(contents, context, route, deadline)
+
+    def _with_background(
+        self,
+        contents: list[Content],
+        context: CheckContext,
+        route: Generator[list[Job], list[JobOutcome], Results],
+        deadline: float | None,
+    ) -> Steps[Results]:
+        final: Results = yield from self._driven(route, context, deadline)
         background = self._strategy.background(self._router, contents, final, self._providers)
         if background:
             self._in_background(self._compared(contents, final, background, context))
@@ -614,10 +637,15 @@ class BaseModerator(abc.ABC, Generic[TransportT, ClientT]):
         return True
 
     def _inline_job(self, job: Job, context: CheckContext, deadline: float) -> Steps[JobOutcome]:
-        """One job's outcome, run inside the plan (see ``_inline``)."""
+        """The plan for one job's outcome, run inside the calling plan (see ``_inline``)."""
         lane = self._lanes.get(job.provider.name)
         if lane is None:
-            return (yield from self._unlaned(job, context))
+            return self._unlaned(job, context)
+        return self._inline_attempt(job, context, lane, deadline)
+
+    def _inline_attempt(
+        self, job: Job, context: CheckContext, lane: Lane, deadline: float
+    ) -> Steps[JobOutcome]:
         try:
             return (yield from self._attempt(job, context, lane, deadline))
         except ProviderError as exc:
@@ -741,17 +769,19 @@ class BaseModerator(abc.ABC, Generic[TransportT, ClientT]):
             reply = yield from self._serve(request)
 
     def _serve(self, request: PolicyRequest) -> Steps[Any]:
+        """The plan that answers one request (no plan of its own around it)."""
         if isinstance(request, VendorCheck):
-            return (yield from self._each(request.contents, request.context, True))
+            return self._each(request.contents, request.context, True)
         if isinstance(request, ContextCheck):
-            try:
-                return (
-                    yield from self._verdict_with(request.provider, request.text, request.context)
-                )
-            except ModerationError as exc:
-                log.warning("context check with %s failed: %s", request.provider, exc)
-                return None
-        return (yield from self._state.apply(request))
+            return self._context_checked(request)
+        return self._state.apply(request)
+
+    def _context_checked(self, request: ContextCheck) -> Steps[Verdict | None]:
+        try:
+            return (yield from self._verdict_with(request.provider, request.text, request.context))
+        except ModerationError as exc:
+            log.warning("context check with %s failed: %s", request.provider, exc)
+            return None
 
     # -- contents in, verdicts out (no IO) -------------------------------------------
 

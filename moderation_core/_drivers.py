@@ -211,6 +211,23 @@ def _exchange(flow: _AnyFlow, provider: str, via: Connection | None) -> Steps[An
         flow.close()
 
 
+def _offline(flow: _AnyFlow, provider: str) -> Any:
+    """``_exchange`` for a provider that sends no requests, as a plain call: its
+    flow's value, or a _Failed."""
+    try:
+        next(flow)
+        raise RuntimeError(
+            f"provider {provider} sent a request, but only a provider whose config is an "
+            "HttpProviderConfig gets an HTTP client"
+        )
+    except StopIteration as done:
+        return done.value
+    except _MAPPED as exc:
+        return _failure(exc, provider)
+    finally:
+        flow.close()
+
+
 def _refused(provider: Provider[Any], exc: StaleCredentials) -> AuthError:
     return AuthError(
         f"credentials refused again after a refresh: {exc}", provider=provider.name, code=exc.code
@@ -288,7 +305,11 @@ def provider_steps(
             failed = yield from _credentials(provider, gate, via)
             if failed is not None:
                 return failed
-        outcome = yield from _exchange(provider.flow(contents, context), provider.name, via)
+        flow = provider.flow(contents, context)
+        if via is None:
+            outcome = _offline(flow, provider.name)
+        else:
+            outcome = yield from _exchange(flow, provider.name, via)
         if not isinstance(outcome, _Failed):
             return _checked(outcome, contents, provider.name)
         error = _raised(outcome)

@@ -22,7 +22,7 @@ import attrs
 from ._errors import ModerationError, ProviderError
 from ._masking import MASK_CHAR, mask_keywords
 from ._model import CheckContext, Content, ContentType, Verdict
-from ._provider import HttpProviderConfig, ItemResult, Provider
+from ._provider import Capabilities, HttpProviderConfig, ItemResult, Provider
 
 __all__ = [
     "STRATEGIES",
@@ -116,7 +116,7 @@ class Router:
         limit, chars = caps.max_text_bytes, caps.max_text_chars
         size = caps.batch_size
         if limit is None and chars is None:
-            return self._plain_jobs(provider, indexes, contents)
+            return self._plain_jobs(provider, caps, indexes, contents)
         units: list[tuple[int, int | None, Content]] = []
         chunked = False
         for i in indexes:
@@ -132,7 +132,7 @@ class Router:
             else:
                 units.append((i, None, content))
         if not chunked:
-            return self._plain_jobs(provider, indexes, contents)
+            return self._plain_jobs(provider, caps, indexes, contents)
         batch_types = caps.batch_types if size > 1 else frozenset()
         batched = [u for u in units if u[2].type in batch_types]
         jobs = [
@@ -145,14 +145,15 @@ class Router:
 
     @staticmethod
     def _plain_jobs(
-        provider: Provider[Any], indexes: list[int], contents: Sequence[Content]
+        provider: Provider[Any], caps: Capabilities, indexes: list[int], contents: Sequence[Content]
     ) -> list[Job]:
         # The hot path (no long text): plain index lists, no per-content tuples.
-        caps = provider.capabilities
         size = caps.batch_size
         if size > 1:
             batch_types = caps.batch_types
             batched = [i for i in indexes if contents[i].type in batch_types]
+            if len(batched) == len(indexes) and 0 < len(batched) <= size:
+                return [Job(provider, batched, [contents[i] for i in batched])]  # one call
         else:
             batched = []
         jobs = []
@@ -242,13 +243,15 @@ class Router:
         """(index, result) for every content the jobs covered, chunks merged back (a
         provider's chunks with each other: with strictest, each provider's own)."""
         out: list[tuple[int, ItemResult]] = []
-        pieces: dict[tuple[int, str], list[tuple[int, ItemResult]]] = {}
+        pieces: dict[tuple[int, str], list[tuple[int, ItemResult]]] | None = None
         paid: dict[str, bool] = {}
         for job, outcome in zip(jobs, outcomes, strict=True):
             items = [outcome] * len(job.indexes) if isinstance(outcome, ProviderError) else outcome
             if job.offsets is None:
                 out.extend(zip(job.indexes, items, strict=True))
                 continue
+            if pieces is None:  # made only for a long text's chunks
+                pieces = {}
             name = job.provider.name
             paid[name] = sends_requests(job.provider)
             for i, offset, result in zip(job.indexes, job.offsets, items, strict=True):
@@ -256,6 +259,8 @@ class Router:
                     out.append((i, result))
                 else:
                     pieces.setdefault((i, name), []).append((offset, result))
+        if pieces is None:
+            return out
         out.extend(
             (i, merge_chunks(contents[i], parts, paid=paid[name]))
             for (i, name), parts in pieces.items()

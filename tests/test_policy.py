@@ -442,6 +442,23 @@ async def test_the_policy_rule_hook_decides_first_and_none_falls_through(
     )
 
 
+async def test_a_policy_rule_hook_registered_after_the_moderator_is_built_is_asked(
+    kind: str, plugin_manager: pluggy.PluginManager, vendor: FakeVendor
+) -> None:
+    # Whether the hook has an implementation is looked up per message, not once.
+    mod = build(kind, fake_config({}), plugin_manager, vendor)
+    before = await call(mod.evaluate("hello", sender="vip"))
+    rule = VipRule()
+    plugin_manager.register(rule, name="vip")
+    after = await call(mod.evaluate("hello", sender="vip"))
+    plugin_manager.unregister(rule)
+    again = await call(mod.evaluate("hello", sender="vip"))
+    await close(mod)
+    assert before.reason != after.reason == "vip senders may say anything"
+    assert again.reason == before.reason
+    assert [content.value for content, _, _ in rule.seen] == ["hello"]
+
+
 # -- repeat offenders -----------------------------------------------------------------------
 
 MUTE = {"mute": {"after": 2, "within": "1h", "for": "24h"}}

@@ -24,14 +24,17 @@ from moderation_core import (
     CheckContext,
     ConfigError,
     Content,
+    Decision,
     Flow,
     HttpProviderConfig,
     Moderator,
+    ProtocolError,
     Provider,
     ProviderError,
     ProviderRegistry,
     ProviderUnavailable,
     RateLimited,
+    Verdict,
     _provider,
     hookimpl,
     make_plugin_manager,
@@ -39,6 +42,8 @@ from moderation_core import (
     register_plugin,
     wire,
 )
+from moderation_core._drivers import AuthGate, provider_steps
+from moderation_core._steps import BLOCKING, run_blocking
 from tests.fakes import FakeConfig, FakePlugin, FakeProvider
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -293,6 +298,35 @@ def test_the_credentials_pair_is_always_present_and_idle_by_default() -> None:
     flow = provider.credentials_flow()
     with pytest.raises(StopIteration):
         next(flow)
+
+
+class Offline(Minimal):
+    """A provider with no HTTP config, whose flow does what its texts say."""
+
+    def flow(self, contents: Sequence[Content], context: CheckContext) -> Flow:
+        if contents[0].value == "send":
+            yield httpx.Request("GET", "http://nowhere.invalid/")
+        if contents[0].value == "fail":
+            raise ProtocolError("unreadable")
+        return [Verdict(decision=Decision.PASS) for _ in contents]
+
+
+def test_a_provider_without_an_http_config_runs_as_a_plain_call() -> None:
+    provider = Offline("o", PlainConfig(type="minimal"))
+    gate = AuthGate(BLOCKING.lock())
+
+    def steps(text: str) -> Any:
+        return run_blocking(
+            provider_steps(provider, [Content.text(text)], CheckContext(), gate, None)
+        )
+
+    (verdict,) = steps("hello")
+    assert (verdict.decision, verdict.provider) == (Decision.PASS, "o")
+    failed = steps("fail")
+    assert isinstance(failed, ProtocolError)
+    assert (failed.provider, failed.__traceback__) == ("o", None)
+    with pytest.raises(RuntimeError, match="provider o sent a request"):
+        steps("send")
 
 
 # -- plugins -----------------------------------------------------------------------------

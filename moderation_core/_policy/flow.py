@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import fnmatch
 import time
-from collections.abc import Callable, Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, TypeAlias, TypeVar
 
@@ -35,6 +35,7 @@ from moderation_core._model import (
     ContentType,
     Outcome,
     Verdict,
+    _text_content,
     check_call_string,
 )
 from moderation_core._state import (
@@ -152,8 +153,13 @@ class Policy:
                     )
                     return (yield from self._count_block(outcome, rules, context, now))
         results = yield VendorCheck(contents, context)
+        # Looked up per message: a policy_rule plugin may be registered at any time.
+        hook = bool(self._hook.get_hookimpls())
         outcome = harshest(
-            self._judge(c, r, rules, context) for c, r in zip(contents, results, strict=True)
+            [
+                self._judge(c, r, rules, context, here, hook=hook)
+                for c, r in zip(contents, results, strict=True)
+            ]
         )
         if (
             rules.context is not None
@@ -172,10 +178,12 @@ class Policy:
         result: Verdict | ModerationError,
         rules: SceneRules,
         context: CheckContext,
+        here: str,
         *,
-        hook: bool = True,
+        hook: bool,
     ) -> Outcome:
-        here = where(context.scene)
+        """One content's outcome; ``here`` is ``where(context.scene)``, ``hook`` whether
+        the policy_rule hook has an implementation to ask."""
         if isinstance(result, InvalidContent):
             raise result  # the caller's mistake, never a provider failure for on_failure
         failed = isinstance(result, ModerationError) or result.fallback
@@ -204,7 +212,9 @@ class Policy:
             merged = "".join([*previous, text])
             verdict: Verdict | None = yield ContextCheck(rule.provider, merged, context)
             if verdict is not None:
-                joined = self._judge(Content.text(merged), verdict, rules, context, hook=False)
+                joined = self._judge(
+                    Content.text(merged), verdict, rules, context, where(context.scene), hook=False
+                )
                 action, shown = joined.action, text
                 if action is Action.MASK:
                     # The mask fits this message only when it leaves the earlier ones alone.
@@ -278,20 +288,24 @@ class Policy:
 
 
 def _contents(message: Content | str | Iterable[Content | str]) -> list[Content]:
-    if isinstance(message, Content | str):
+    # Tuples of types, not unions: a union is built anew at every call.
+    if isinstance(message, (Content, str)):
         return [Content.coerce(message)]
-    if isinstance(message, bytes | Mapping):
+    if isinstance(message, (list, tuple)):  # the usual message: neither bytes nor a Mapping
+        items: Sequence[Content | str] = message
+    elif isinstance(message, bytes | Mapping):
         raise InvalidContent(
             f"expected a str, a Content or several, got {type(message).__name__} "
             "(Content.from_custom reads custom messages)"
         )
-    items = list(message)
+    else:
+        items = list(message)
     if not items:
         raise InvalidContent("nothing to evaluate: the message has no contents")
     contents = []
     for index, item in enumerate(items):
         try:
-            contents.append(Content.coerce(item))
+            contents.append(_text_content(item) if type(item) is str else Content.coerce(item))
         except InvalidContent as exc:
             raise InvalidContent(f"item {index}: {exc}") from None
     return contents

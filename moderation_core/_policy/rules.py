@@ -3,7 +3,7 @@ a reason a moderator can read (allowed terms, then thresholds, then actions)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any, Final
 
 from moderation_core._errors import AllProvidersFailed, ModerationError
@@ -49,7 +49,9 @@ def _by(verdict: Verdict) -> str:
     return who
 
 
-def harshest(outcomes: Iterable[Outcome]) -> Outcome:
+def harshest(outcomes: Sequence[Outcome]) -> Outcome:
+    if len(outcomes) == 1:  # most messages: one content
+        return outcomes[0]
     return max(outcomes, key=lambda o: RANK[o.action])  # first of the harshest on ties
 
 

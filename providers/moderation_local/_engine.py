@@ -231,9 +231,10 @@ class Engine:
             else ASTRAL.search(text) is None  # the fast table leaves these unread
         ):
             return []
-        return self._locate(text)
+        return self.locate(text)
 
-    def _locate(self, text: str) -> list[Hit]:
+    def locate(self, text: str) -> list[Hit]:
+        """``scan`` without its first pass, for a text that passed it (``suspects``)."""
         hits: list[Hit] = []
         allowed: list[tuple[int, int]] = []
         key, origin = mapped_key_view(text)

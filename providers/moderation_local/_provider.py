@@ -161,12 +161,16 @@ class LocalProvider(Provider[LocalConfig]):
         first pass clears (the core stamps content ids), a scan of the rest."""
         texts = [c.value for c in contents]
         results: list[ItemResult] = [self._clean] * len(texts)
-        for index in self.engine.suspects(texts):
-            results[index] = self.verdict(texts[index], contents[index].id)
+        engine = self.engine
+        for index in engine.suspects(texts):
+            text = texts[index]  # the first pass done: straight to locating its hits
+            results[index] = self._verdict(text, engine.locate(text), contents[index].id)
         return results
 
     def verdict(self, text: str, content_id: str | int | None = None) -> Verdict:
-        hits = self.engine.scan(text)
+        return self._verdict(text, self.engine.scan(text), content_id)
+
+    def _verdict(self, text: str, hits: list[Hit], content_id: str | int | None) -> Verdict:
         if not hits:
             if content_id is None:
                 return self._clean
