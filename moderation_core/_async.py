@@ -86,6 +86,9 @@ class AsyncModerator(BaseModerator[httpx.AsyncBaseTransport, httpx.AsyncClient])
     # -- policy ------------------------------------------------------------------
 
     evaluate = awaiting(BaseModerator._evaluate)
+    # What one fetch of ``moderation worker`` brought, evaluated at once (private: the
+    # worker's, see ``BaseModerator._evaluate_many``).
+    _evaluate_many = awaiting(BaseModerator._evaluate_many)
     mute_sender = awaiting(BaseModerator._mute_sender)
     unmute_sender = awaiting(BaseModerator._unmute_sender)
     muted_senders = awaiting(BaseModerator._muted_senders)

@@ -25,7 +25,18 @@ import logging
 import os
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, Literal, Self, TypeVar, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Final,
+    Generic,
+    Literal,
+    Protocol,
+    Self,
+    TypeVar,
+    overload,
+)
 
 import attrs
 import httpx
@@ -74,7 +85,7 @@ from ._steps import Mode, Steps
 
 if TYPE_CHECKING:
     from .store import Store, StoredCheck
-    from .store._audit import Auditor
+    from .store._audit import Auditor, Tally
 
 __all__ = ["BaseModerator", "CheckInput", "ConfigSource"]
 
@@ -133,6 +144,32 @@ def _text_limits(caps: Capabilities) -> str:
     if caps.max_text_chars is not None:
         limits.append(f"{caps.max_text_chars} characters")
     return " and ".join(limits) or "none"
+
+
+class Evaluable(Protocol):
+    """A message for ``_evaluate_many``: its contents and context (the worker's
+    ``WorkMessage``)."""
+
+    @property
+    def contents(self) -> Sequence[CheckInput]: ...
+    @property
+    def scene(self) -> str | None: ...
+    @property
+    def sender(self) -> str | None: ...
+    @property
+    def receiver(self) -> str | None: ...
+
+
+@attrs.define
+class _Evaluation:
+    """One message's policy flow in ``_evaluate_many``, with what the store records
+    of it (``tally`` None: no store)."""
+
+    flow: PolicyFlow[Outcome]
+    context: CheckContext
+    message: Any = None
+    tally: Tally | None = None
+    started: float = 0.0
 
 
 class BaseModerator(abc.ABC, Generic[TransportT, ClientT]):
@@ -424,6 +461,115 @@ class BaseModerator(abc.ABC, Generic[TransportT, ClientT]):
         if self._audit is not None:  # the store's hook
             return self._audited_evaluate(message, context)
         return self._served(self._policy.evaluate(message, context))
+
+    def _evaluate_many(self, messages: Sequence[Evaluable]) -> Steps[list[Outcome | Exception]]:
+        """``evaluate`` for many messages at once (``moderation worker`` hands it what
+        one fetch brought): each message's outcome, or the exception its own evaluate
+        would have raised, in order. Their policy flows run side by side, and the vendor
+        checks they ask for at the same step go out together, one list per context, as
+        ``check_many`` would send them: one route and full vendor batches, where
+        ``evaluate`` plans and calls once per message. A message's error is its own."""
+        runs: list[_Evaluation | None] = []
+        results: list[Outcome | Exception | None] = []
+        for message in messages:
+            try:
+                context = _context(message.scene, message.sender, message.receiver)
+                runs.append(self._evaluation(message.contents, context))
+                results.append(None)
+            except Exception as exc:  # a context that is not valid Unicode, say
+                runs.append(None)
+                results.append(exc)
+        replies: dict[int, Any] = {i: None for i, run in enumerate(runs) if run is not None}
+        while replies:
+            requests: dict[int, PolicyRequest] = {}
+            for i, reply in replies.items():
+                run = runs[i]
+                assert run is not None  # noqa: S101 - replies holds the running ones
+                try:
+                    requests[i] = run.flow.send(reply)
+                except StopIteration as done:
+                    results[i] = self._evaluated(run, done.value)
+                except Exception as exc:
+                    results[i] = self._evaluated(run, exc)
+            replies = {}
+            checks: dict[CheckContext, dict[int, list[Content]]] = {}
+            for i, request in requests.items():
+                if isinstance(request, VendorCheck):
+                    checks.setdefault(request.context, {})[i] = request.contents
+                    continue
+                try:
+                    replies[i] = yield from self._serve(request)
+                except Exception as exc:
+                    results[i] = self._evaluated(runs[i], exc, close=True)
+            for context, asked in checks.items():
+                try:
+                    answers = yield from self._checked_together(list(asked.values()), context)
+                except Exception as exc:
+                    for i in asked:
+                        results[i] = self._evaluated(runs[i], exc, close=True)
+                    continue
+                replies.update(zip(asked, answers, strict=True))
+        return [r for r in results if r is not None]
+
+    def _evaluation(
+        self, message: CheckInput | Iterable[CheckInput], context: CheckContext
+    ) -> _Evaluation:
+        """One message's policy flow, counted for the store when there is one (as in
+        ``_audited_evaluate``)."""
+        if self._audit is None:
+            return _Evaluation(self._policy.evaluate(message, context), context)
+        from .store._audit import Tally  # noqa: PLC0415 - beside its use, as above
+
+        if not isinstance(message, str | Content | list | tuple):
+            message = list(message)  # read twice: by policy and for the record
+        tally = Tally()
+        flow = self._audit.counting(self._policy.evaluate(message, context), tally)
+        return _Evaluation(flow, context, message, tally, time.perf_counter())
+
+    def _evaluated(
+        self, run: _Evaluation | None, result: Outcome | Exception, *, close: bool = False
+    ) -> Outcome | Exception:
+        """A message's outcome or error, recorded as ``_audited_evaluate`` records it."""
+        assert run is not None  # noqa: S101 - only running evaluations end
+        if close:
+            run.flow.close()
+        audit = self._audit
+        if audit is None or run.tally is None:
+            return result
+        from .store._audit import message_contents  # noqa: PLC0415 - beside its use, as above
+
+        if isinstance(result, Outcome):
+            recorded = audit.evaluated(
+                message_contents(run.message), result, run.context, run.started, run.tally
+            )
+            return result if recorded is None else recorded
+        if isinstance(result, AllProvidersFailed | ProviderError):
+            audit.evaluated(
+                message_contents(run.message), result, run.context, run.started, run.tally
+            )
+        return result
+
+    def _checked_together(
+        self, asked: list[list[Content]], context: CheckContext
+    ) -> Steps[list[Results]]:
+        """The verdicts of several messages' contents of one context, from one list of
+        checks; each message's as its own check would give them. Should any content be
+        refused, each message is checked on its own (a refusal names the item's index in
+        its own message)."""
+        try:
+            contents = self._prepare([c for message in asked for c in message])
+        except InvalidContent:
+            each: list[Results] = []
+            for message in asked:
+                each.append((yield from self._each(message, context, True)))  # noqa: PERF401 - a yield
+            return each
+        answers = yield from self._verdicts(contents, context)
+        split: list[Results] = []
+        start = 0
+        for message in asked:
+            split.append(answers[start : start + len(message)])
+            start += len(message)
+        return split
 
     def _mute_sender(
         self,

@@ -6,11 +6,12 @@ unacknowledged, and the broker redelivers them after the ack wait. No duplicate 
 a result is published with the input's id as the broker's de-duplication id, so the
 result of a redelivered input is stored once (inside the broker's dedupe window).
 
-Everything in hand is checked at once (up to ``in_flight``), which is what lets the
-Moderator's auto-batching put many single messages into one vendor request. The next
-fetch goes out before a fetched batch is checked, and results are published back to
-back (each input acknowledged once its own result is confirmed), so neither the broker
-nor the checks wait on each other's round trips.
+Each fetched batch is evaluated at once (``AsyncModerator._evaluate_many``: the vendor
+checks of its messages go out together, in full vendor batches), and everything in hand
+(up to ``in_flight``) is in flight together. The next fetch goes out before a fetched
+batch is checked, and results are published back to back (each input acknowledged once
+its own result is confirmed), so neither the broker nor the checks wait on each other's
+round trips.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from ._messages import (
     DEAD_LETTER_QUOTE_MAX,
     DEAD_LETTER_QUOTE_MIN,
     MalformedMessage,
+    WorkMessage,
     dead_letter,
     dead_letter_id,
     parse_message,
@@ -56,6 +58,25 @@ FETCH_TIMEOUT = 1.0  # seconds a fetch waits for a first message; a drain waits 
 class Unavailable(Exception):
     """Settling a delivery was given up for now (the broker stayed away, or the worker
     is draining): it stays unacknowledged and the broker delivers it again."""
+
+
+@attrs.frozen
+class Unreadable:
+    """A delivery settled without a check: malformed, oversized, or over max_deliver."""
+
+    error: BaseException
+    message_id: str | None
+
+
+@attrs.frozen
+class Evaluated:
+    """A message and what the Moderator's evaluate gave: its outcome, or its error."""
+
+    message: WorkMessage
+    outcome: Outcome | Exception
+
+
+Checked = Unreadable | Evaluated
 
 
 @attrs.define
@@ -168,14 +189,59 @@ class Worker:
         return max(fitting, default=1)
 
     async def _start(self, deliveries: list[Delivery]) -> None:
-        """Check a fetched batch, each message in a task of its own. Started from a task
-        so that the next fetch, which the consumer sends meanwhile, reaches the broker
-        first: the client writes it from a task of its own, and checks that never wait
-        (the local engine) would otherwise hold it back until the batch is done."""
+        """Check a fetched batch at once (one ``evaluate`` for them all, see
+        ``_checked``), then settle each message in a task of its own. Started from a
+        task so that the next fetch, which the consumer sends meanwhile, reaches the
+        broker first: the client writes it from a task of its own, and checks that never
+        wait (the local engine) would otherwise hold it back until the batch is done."""
         await asyncio.sleep(0)
-        for delivery in deliveries:
-            task = self._spawn(self._handle(delivery))
+        try:
+            checked = await self._checked(deliveries)
+        except Exception as exc:  # a bug, not a message's fault: all redelivered later
+            failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            failed.set_exception(exc)
+            for delivery in deliveries:
+                self._done(delivery, failed)
+            return
+        for delivery, check in zip(deliveries, checked, strict=True):
+            task = self._spawn(self._handle(delivery, check))
             task.add_done_callback(functools.partial(self._done, delivery))
+
+    async def _checked(self, deliveries: list[Delivery]) -> list[Checked]:
+        """Each delivery read and evaluated: the readable ones by one ``evaluate`` of
+        the Moderator for them all (the vendor checks they ask for go out together, in
+        full vendor batches, and the per-call work is shared), each with its outcome or
+        its own error; the unreadable and the over-delivered with why."""
+        settings = self._settings
+        checked: list[Checked | None] = []  # None: readable, evaluated below
+        readable: list[tuple[int, WorkMessage]] = []
+        for delivery in deliveries:
+            if delivery.deliveries > settings.max_deliver:
+                # Delivered max_deliver times, never settled: the workers holding it died.
+                # The broker allows one delivery more than max_deliver so that it lands here.
+                why = BrokerError(
+                    f"delivered {delivery.deliveries} times without being settled "
+                    f"(max_deliver = {settings.max_deliver}); a worker holding it stopped "
+                    "or crashed each time"
+                )
+                checked.append(Unreadable(why, None))
+                continue
+            try:
+                message = parse_message(
+                    delivery.data,
+                    max_bytes=settings.max_message_bytes,
+                    max_contents=settings.max_contents,
+                )
+            except MalformedMessage as exc:
+                checked.append(Unreadable(exc, exc.message_id))
+                continue
+            readable.append((len(checked), message))
+            checked.append(None)
+        if readable:
+            outcomes = await self._moderator._evaluate_many([m for _, m in readable])
+            for (i, message), outcome in zip(readable, outcomes, strict=True):
+                checked[i] = Evaluated(message, outcome)
+        return [c for c in checked if c is not None]  # every None was replaced
 
     def _spawn(self, work: Coroutine[None, None, None]) -> asyncio.Task[None]:
         task = asyncio.create_task(work)
@@ -183,7 +249,7 @@ class Worker:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    def _done(self, delivery: Delivery, task: asyncio.Task[None]) -> None:
+    def _done(self, delivery: Delivery, task: asyncio.Future[None]) -> None:
         self._in_hand.pop(delivery, None)
         if self._settings.in_flight - len(self._in_hand) >= self._refill:
             self._room.set()
@@ -218,46 +284,27 @@ class Worker:
 
     # -- one message -------------------------------------------------------------------
 
-    async def _handle(self, delivery: Delivery) -> None:
+    async def _handle(self, delivery: Delivery, check: Checked) -> None:
         try:
-            await self._settle(delivery)
+            await self._settle(delivery, check)
         except Unavailable as exc:
             self.stats.unsettled += 1
             log.warning("message left for redelivery: %s", exc)
 
-    async def _settle(self, delivery: Delivery) -> None:
+    async def _settle(self, delivery: Delivery, check: Checked) -> None:
+        if isinstance(check, Unreadable):
+            await self._dead(delivery, check.error, check.message_id)
+            return
+        message, outcome = check.message, check.outcome
+        if isinstance(outcome, InvalidContent):  # an item the Moderator refused (empty text)
+            await self._dead(delivery, outcome, message.id)
+            return
+        if isinstance(outcome, Exception):
+            # Every provider failed (fail_mode raise), or a policy hook broke.
+            await self._failed(delivery, outcome, message.id)
+            return
         settings = self._settings
-        data, deliveries = delivery.data, delivery.deliveries
-        if deliveries > settings.max_deliver:
-            # Delivered max_deliver times, never settled: the workers holding it died. The
-            # broker allows one delivery more than max_deliver so that it lands here.
-            why = BrokerError(
-                f"delivered {deliveries} times without being settled (max_deliver = "
-                f"{settings.max_deliver}); a worker holding it stopped or crashed each time"
-            )
-            await self._dead(delivery, why, None)
-            return
-        try:
-            message = parse_message(
-                data, max_bytes=settings.max_message_bytes, max_contents=settings.max_contents
-            )
-        except MalformedMessage as exc:
-            await self._dead(delivery, exc, exc.message_id)
-            return
-        try:
-            outcome = await self._moderator.evaluate(
-                list(message.contents),
-                scene=message.scene,
-                sender=message.sender,
-                receiver=message.receiver,
-            )
-        except InvalidContent as exc:  # an item the Moderator refused (e.g. empty text)
-            await self._dead(delivery, exc, message.id)
-            return
-        except Exception as exc:  # every provider failed (fail_mode raise), or a policy hook broke
-            await self._failed(delivery, exc, message.id)
-            return
-        if self._retry_fallback(outcome, deliveries):
+        if self._retry_fallback(outcome, delivery.deliveries):
             await self._nak(delivery, message.id, "every provider failed; fail_mode answered")
             return
         try:

@@ -13,7 +13,15 @@ import pluggy
 import pytest
 import sqlalchemy as sa
 
-from moderation_core import AllProvidersFailed, AsyncModerator, Content, Decision, Moderator
+from moderation_core import (
+    AllProvidersFailed,
+    AsyncModerator,
+    Content,
+    Decision,
+    InvalidContent,
+    Moderator,
+    Outcome,
+)
 from moderation_core._errors import ConfigError
 from moderation_core._model import CheckContext, Verdict
 from moderation_core.store import (
@@ -511,3 +519,32 @@ def test_retention_purges_old_records_but_not_open_reviews(
     assert set(deleted) == {"checks", "reviews", "callbacks", "outbox"}
     assert left == ["new", "old-open-review"]
     assert open_items == ["old-open-review"]
+
+
+async def test_evaluate_many_records_each_message_as_evaluate_does(
+    database_url: str, tmp_path: Path
+) -> None:
+    class Message:
+        def __init__(self, text: str, sender: str | None = None) -> None:
+            self.contents, self.scene, self.sender, self.receiver = [text], "Group", sender, None
+
+    messages = [Message("nice weather", "u1"), Message(""), Message("加我微信 abc123456", "u2")]
+    async with AsyncModerator(config(database_url, tmp_path)) as mod:
+        answers = await mod._evaluate_many(messages)
+        assert mod.store is not None
+        assert mod.store.flush()
+        stored = {r["check_id"]: r for r in rows(mod.store)}
+
+    first, refused, third = answers
+    assert isinstance(refused, InvalidContent)  # the caller's mistake: not recorded
+    assert isinstance(first, Outcome)
+    assert isinstance(third, Outcome)
+    assert set(stored) == {first.check_id, third.check_id}
+    for outcome, sender in ((first, "u1"), (third, "u2")):
+        row = stored[outcome.check_id]
+        assert (row["kind"], row["action"], row["sender"], row["scene"]) == (
+            "evaluate",
+            outcome.action.name,
+            sender,
+            "Group",
+        )
