@@ -45,7 +45,7 @@ import contextlib
 import logging
 import math
 import os
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import aio_pika
@@ -402,6 +402,24 @@ class RabbitBroker:
             ),
             f"publish to {subject!r}",
         )
+
+    async def publish_many(
+        self, subject: str, messages: Sequence[tuple[bytes, str]]
+    ) -> list[BrokerError | None]:
+        """``publish`` for each, concurrently (aio-pika confirms each on its own)."""
+        done = await asyncio.gather(
+            *(self.publish(subject, data, msg_id=msg_id) for data, msg_id in messages),
+            return_exceptions=True,
+        )
+        results: list[BrokerError | None] = []
+        for outcome in done:
+            if isinstance(outcome, BrokerError) or outcome is None:
+                results.append(outcome)
+            elif isinstance(outcome, Exception):
+                results.append(self._error(f"publish to {subject!r}", outcome))
+            else:
+                raise outcome  # cancelled, or worse: not the message's fault
+        return results
 
     def _exchange_or_fail(self) -> AbstractExchange:
         if self._stopped or self._exchange is None:

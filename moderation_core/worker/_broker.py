@@ -10,6 +10,7 @@ loop backs off and tries again. No message of a ``BrokerError`` carries a passwo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from moderation_core._errors import ModerationError
@@ -78,6 +79,14 @@ class Broker(Protocol):
         """Publish ``data`` to ``subject`` with the broker's de-duplication id
         ``msg_id``; returns once the broker confirmed it stored the message. Raises
         ``PublishRefused`` when it never can, ``BrokerError`` when not now."""
+        ...
+
+    async def publish_many(
+        self, subject: str, messages: Sequence[tuple[bytes, str]]
+    ) -> list[BrokerError | None]:
+        """``publish`` for several ``(data, msg_id)`` at once, each confirmed on its own:
+        for each, None once the broker confirmed it stored it, else the error (the loop
+        then publishes that one again by ``publish``, which says whether it ever can)."""
         ...
 
     async def stop(self) -> None:

@@ -190,7 +190,9 @@ class Worker:
 
     async def _start(self, deliveries: list[Delivery]) -> None:
         """Check a fetched batch at once (one ``evaluate`` for them all, see
-        ``_checked``), then settle each message in a task of its own. Started from a
+        ``_checked``), then publish its results together and acknowledge each input
+        whose result was confirmed (``_settle_together``); anything else (a dead letter,
+        a nak, a publish to try again) is settled in a task of its own. Started from a
         task so that the next fetch, which the consumer sends meanwhile, reaches the
         broker first: the client writes it from a task of its own, and checks that never
         wait (the local engine) would otherwise hold it back until the batch is done."""
@@ -203,9 +205,61 @@ class Worker:
             for delivery in deliveries:
                 self._done(delivery, failed)
             return
+        together: list[tuple[Delivery, Evaluated, bytes]] = []
         for delivery, check in zip(deliveries, checked, strict=True):
-            task = self._spawn(self._handle(delivery, check))
-            task.add_done_callback(functools.partial(self._done, delivery))
+            outcome = self._publishable(check, delivery.deliveries)
+            if outcome is not None and isinstance(check, Evaluated):
+                together.append((delivery, check, result_message(check.message.id, outcome)))
+            else:
+                self._settle_alone(delivery, check)
+        if together:
+            await self._settle_together(together)
+
+    def _publishable(self, check: Checked, deliveries: int) -> Outcome | None:
+        """The outcome to publish when a check ends the common way (publish, then ack)."""
+        if (
+            isinstance(check, Evaluated)
+            and isinstance(check.outcome, Outcome)
+            and not self._retry_fallback(check.outcome, deliveries)
+        ):
+            return check.outcome
+        return None
+
+    def _settle_alone(self, delivery: Delivery, check: Checked) -> None:
+        """Settle one delivery in a task of its own (``_settle``: every path, retries)."""
+        task = self._spawn(self._handle(delivery, check))
+        task.add_done_callback(functools.partial(self._done, delivery))
+
+    async def _settle_together(self, together: list[tuple[Delivery, Evaluated, bytes]]) -> None:
+        """Publish the results of a fetched batch back to back, then acknowledge each
+        input whose result the broker confirmed, in one task (no task per message). A
+        result it did not confirm goes the long way, alone: published again (``_settle``
+        retries and knows a refusal), then acknowledged."""
+        open_ = {delivery for delivery, _, _ in together}
+        try:
+            errors = await self._broker.publish_many(
+                self._settings.subject_out,
+                [(data, check.message.id) for _, check, data in together],
+            )
+            for (delivery, check, _), error in zip(together, errors, strict=True):
+                if error is not None:
+                    log.debug(
+                        "result of %r not confirmed (%s); publishing it again",
+                        check.message.id,
+                        error,
+                    )
+                    open_.discard(delivery)  # the task releases it
+                    self._settle_alone(delivery, check)
+                    continue
+                await self._ack(delivery, delivery.ack)
+                self.stats.results += 1
+                open_.discard(delivery)
+                self._release(delivery)
+        finally:
+            # Only on a bug (or cancellation): whatever is still open is redelivered later.
+            for delivery in open_:
+                self.stats.unsettled += 1
+                self._release(delivery)
 
     async def _checked(self, deliveries: list[Delivery]) -> list[Checked]:
         """Each delivery read and evaluated: the readable ones by one ``evaluate`` of
@@ -250,13 +304,17 @@ class Worker:
         return task
 
     def _done(self, delivery: Delivery, task: asyncio.Future[None]) -> None:
-        self._in_hand.pop(delivery, None)
-        if self._settings.in_flight - len(self._in_hand) >= self._refill:
-            self._room.set()
+        self._release(delivery)
         if not task.cancelled() and task.exception() is not None:
             # A bug, not a message's fault: the delivery stays unacknowledged (redelivered).
             self.stats.unsettled += 1
             log.error("a message was left unsettled", exc_info=task.exception())
+
+    def _release(self, delivery: Delivery) -> None:
+        """The delivery is settled (or left to the broker): room for the next fetch."""
+        self._in_hand.pop(delivery, None)
+        if self._settings.in_flight - len(self._in_hand) >= self._refill:
+            self._room.set()
 
     async def _first(self, waiting: Awaitable[object]) -> None:
         """Wait for ``waiting`` or a stop request, whichever comes first."""

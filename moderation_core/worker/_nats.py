@@ -22,6 +22,7 @@ import collections
 import contextlib
 import json
 import logging
+from collections.abc import Sequence
 
 import nats
 import nats.errors
@@ -133,6 +134,13 @@ class _Confirms:
 
     async def publish(self, subject: str, data: bytes, headers: dict[str, str]) -> None:
         """Publish and wait for the stream's PubAck; nats-py's errors as raised."""
+        await (await self.send(subject, data, headers))
+
+    async def send(
+        self, subject: str, data: bytes, headers: dict[str, str]
+    ) -> asyncio.Future[None]:
+        """Publish; the future of its PubAck (nats-py's errors as raised, now or by
+        the future). Sends back to back share the socket's writes."""
         self._count += 1
         token = str(self._count)
         loop = asyncio.get_running_loop()
@@ -145,7 +153,7 @@ class _Confirms:
             raise
         if self._timer is None:
             self._timer = loop.call_at(loop.time() + self._timeout, self._expire)
-        await future
+        return future
 
     async def _on_reply(self, msg: Msg) -> None:
         entry = self._waiting.pop(msg.subject[len(self._prefix) :], None)
@@ -496,6 +504,32 @@ class NatsBroker:
             raise self.error(f"publish to {subject}", exc) from None
         except (*_CLIENT_ERRORS, ValueError) as exc:
             raise self.error(f"publish to {subject}", exc) from None
+
+    async def publish_many(
+        self, subject: str, messages: Sequence[tuple[bytes, str]]
+    ) -> list[BrokerError | None]:
+        # Written back to back, then every PubAck awaited at once: no task per message.
+        # Anything unusual (over max_payload, a refusal, the connection away) is left to
+        # publish(), which the loop calls for that message on its own.
+        confirms, nc = self._confirms, self._nc
+        if confirms is None or nc is None:
+            away = BrokerError(f"NATS {self._settings.shown_url}: not connected (call start)")
+            return [away] * len(messages)
+        results: list[BrokerError | None] = [None] * len(messages)
+        sent: list[tuple[int, asyncio.Future[None]]] = []
+        for index, (data, msg_id) in enumerate(messages):
+            if len(data) + len(_HEADER_FORM.format(msg_id).encode()) > nc.max_payload:
+                results[index] = BrokerError(f"NATS: publish to {subject} is over max_payload")
+                continue
+            try:
+                sent.append((index, await confirms.send(subject, data, {"Nats-Msg-Id": msg_id})))
+            except (*_CLIENT_ERRORS, ValueError) as exc:
+                results[index] = self.error(f"publish to {subject}", exc)
+        confirmed = await asyncio.gather(*(f for _, f in sent), return_exceptions=True)
+        for (index, _), outcome in zip(sent, confirmed, strict=True):
+            if isinstance(outcome, BaseException):
+                results[index] = self.error(f"publish to {subject}", outcome)
+        return results
 
     def _max_payload(self) -> int | str:
         nc = self._nc

@@ -79,6 +79,28 @@ async def test_publish_is_confirmed_and_deduplicated_by_msg_id(names: Names) -> 
         await nc.close()
 
 
+async def test_publish_many_confirms_each_and_reports_each_failure(names: Names) -> None:
+    broker = NatsBroker(settings(names))
+    await broker.start()
+    nc, js = await connect()
+    try:
+        too_big = b"x" * (nc.max_payload + 1)
+        messages = [(b'{"id": "a"}', "a"), (too_big, "big"), (b'{"id": "b"}', "b")]
+        first, refused, last = await broker.publish_many(names.subject_out, messages)
+        assert first is None
+        assert last is None
+        assert isinstance(refused, BrokerError)  # left to publish(), which says why
+        assert await stored(js, names.results) == 2
+        again = await broker.publish_many(names.subject_out, [(b'{"id": "a"}', "a")])
+        assert again == [None]  # a redelivery's result: confirmed, stored once
+        assert await stored(js, names.results) == 2
+        nowhere = await broker.publish_many(f"{names.subject_in}x", [(b"{}", "c")])
+        assert [type(e) for e in nowhere] == [BrokerError]  # no stream listens there
+    finally:
+        await broker.stop()
+        await nc.close()
+
+
 async def test_fetch_returns_nothing_on_timeout(names: Names) -> None:
     broker = NatsBroker(settings(names))
     await broker.start()

@@ -199,6 +199,20 @@ async def test_an_unroutable_publish_is_refused_for_good(rabbit: Rabbit) -> None
     await broker.publish(rabbit.settings.subject_out, b"{}", msg_id="x")  # still usable
 
 
+async def test_publish_many_confirms_each_and_reports_each_failure(rabbit: Rabbit) -> None:
+    broker = await rabbit.broker()
+    out = rabbit.settings.subject_out
+    done = await broker.publish_many(out, [(b'{"id": "a"}', "a"), (b'{"id": "b"}', "b")])
+    assert done == [None, None]  # confirmed: stored (counted once the queue shows them)
+    for _ in range(50):
+        if await rabbit.count(out) == 2:
+            break
+        await asyncio.sleep(0.1)
+    assert await rabbit.count(out) == 2
+    nowhere = await broker.publish_many(f"{rabbit.settings.subject_in}.nowhere", [(b"{}", "x")])
+    assert [type(e) for e in nowhere] == [PublishRefused]
+
+
 async def test_a_result_nobody_can_receive_is_dead_lettered_not_retried(
     rabbit: Rabbit, plugin_manager: pluggy.PluginManager, vendor: FakeVendor
 ) -> None:
