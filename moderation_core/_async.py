@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import httpx
 
-from ._base import BaseModerator
+from ._base import BaseModerator, Raised
 from ._batching import Batcher
 from ._drivers import AuthGate
 from ._errors import ProviderError
@@ -56,6 +56,15 @@ class AsyncModerator(BaseModerator[httpx.AsyncBaseTransport, httpx.AsyncClient])
             return [await self._run_job(jobs[0], context, deadline)]
         return list(await asyncio.gather(*(self._run_job(j, context, deadline) for j in jobs)))
 
+    async def _run_plans(self, plans: list[Steps[Any]]) -> list[Any]:
+        done = await asyncio.gather(*(run_awaiting(p) for p in plans), return_exceptions=True)
+        for index, value in enumerate(done):
+            if isinstance(value, Exception):
+                done[index] = Raised(value)
+            elif isinstance(value, BaseException):
+                raise value  # cancelled: not a plan's answer
+        return done
+
     async def _run_job(
         self, job: Job, context: CheckContext, deadline: float, *, batch: bool = True
     ) -> JobOutcome:
@@ -88,7 +97,7 @@ class AsyncModerator(BaseModerator[httpx.AsyncBaseTransport, httpx.AsyncClient])
     evaluate = awaiting(BaseModerator._evaluate)
     # What one fetch of ``moderation worker`` brought, evaluated at once (private: the
     # worker's, see ``BaseModerator._evaluate_many``).
-    _evaluate_many = awaiting(BaseModerator._evaluate_many)
+    _evaluations = awaiting(BaseModerator._evaluate_many)
     mute_sender = awaiting(BaseModerator._mute_sender)
     unmute_sender = awaiting(BaseModerator._unmute_sender)
     muted_senders = awaiting(BaseModerator._muted_senders)

@@ -160,6 +160,13 @@ class Evaluable(Protocol):
     def receiver(self) -> str | None: ...
 
 
+@attrs.frozen
+class Raised:
+    """What serving a plan raised, in place of its value (``_run_plans``)."""
+
+    error: Exception
+
+
 @attrs.define
 class _Evaluation:
     """One message's policy flow in ``_evaluate_many``, with what the store records
@@ -493,14 +500,19 @@ class BaseModerator(abc.ABC, Generic[TransportT, ClientT]):
                     results[i] = self._evaluated(run, exc)
             replies = {}
             checks: dict[CheckContext, dict[int, list[Content]]] = {}
+            others: dict[int, PolicyRequest] = {}
             for i, request in requests.items():
                 if isinstance(request, VendorCheck):
                     checks.setdefault(request.context, {})[i] = request.contents
-                    continue
-                try:
-                    replies[i] = yield from self._serve(request)
-                except Exception as exc:
-                    results[i] = self._evaluated(runs[i], exc, close=True)
+                else:
+                    others[i] = request
+            if others:
+                served = yield from self._served_at_once(list(others.values()))
+                for i, answer in zip(others, served, strict=True):
+                    if isinstance(answer, Raised):
+                        results[i] = self._evaluated(runs[i], answer.error, close=True)
+                    else:
+                        replies[i] = answer
             for context, asked in checks.items():
                 try:
                     answers = yield from self._checked_together(list(asked.values()), context)
@@ -510,6 +522,23 @@ class BaseModerator(abc.ABC, Generic[TransportT, ClientT]):
                     continue
                 replies.update(zip(asked, answers, strict=True))
         return [r for r in results if r is not None]
+
+    def _served_at_once(self, requests: list[PolicyRequest]) -> Steps[list[Any]]:
+        """Each request's answer, or ``Raised`` with what serving it raised. Shared
+        state (Redis) is asked for all of them at once, a round trip for them all rather
+        than one each (``_run_plans``); state in memory answers without IO, in turn."""
+        if self._redis is not None and len(requests) > 1:
+            answers: list[Any] = yield functools.partial(
+                self._run_plans, [self._serve(r) for r in requests]
+            )
+            return answers
+        served: list[Any] = []
+        for request in requests:
+            try:
+                served.append((yield from self._serve(request)))
+            except Exception as exc:
+                served.append(Raised(exc))
+        return served
 
     def _evaluation(
         self, message: CheckInput | Iterable[CheckInput], context: CheckContext
@@ -1078,6 +1107,11 @@ class BaseModerator(abc.ABC, Generic[TransportT, ClientT]):
     @abc.abstractmethod
     def _run_jobs(self, jobs: list[Job], context: CheckContext, deadline: float) -> Any:
         """A step: every job's outcome, in order (blocking: a list; async: awaitable)."""
+
+    @abc.abstractmethod
+    def _run_plans(self, plans: list[Steps[Any]]) -> Any:
+        """A step: every plan's value, or ``Raised`` with what it raised, in order
+        (blocking: one after another; async: at once)."""
 
     @abc.abstractmethod
     def _in_background(self, steps: Steps[None]) -> None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import httpx
 
-from ._base import BaseModerator
+from ._base import BaseModerator, Raised
 from ._batching import ThreadBatcher
 from ._errors import ProviderError
 from ._model import CheckContext
@@ -47,6 +47,15 @@ class Moderator(BaseModerator[httpx.BaseTransport, httpx.Client]):
 
     def _run_jobs(self, jobs: list[Job], context: CheckContext, deadline: float) -> Any:
         return [self._run_job(job, context, deadline) for job in jobs]
+
+    def _run_plans(self, plans: list[Steps[Any]]) -> list[Any]:
+        done: list[Any] = []
+        for plan in plans:
+            try:
+                done.append(run_blocking(plan))
+            except Exception as exc:
+                done.append(Raised(exc))
+        return done
 
     def _run_job(
         self, job: Job, context: CheckContext, deadline: float, *, batch: bool = True

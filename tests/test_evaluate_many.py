@@ -1,15 +1,17 @@
-"""``AsyncModerator._evaluate_many``, what ``moderation worker`` evaluates one fetch
+"""``AsyncModerator._evaluations``, what ``moderation worker`` evaluates one fetch
 with: the outcomes and errors each message's own ``evaluate`` gives, in order, with the
 vendor checks of one context sent together (one route, full vendor batches)."""
 
 from __future__ import annotations
 
 import math
+import secrets
 from typing import Any
 
 import attrs
 import httpx
 import pluggy
+import redis
 
 from moderation_core import (
     Action,
@@ -89,7 +91,7 @@ async def test_outcomes_equal_evaluate_with_one_request_per_context_batch(
     messages.append(Message(["review this", Content.text("and this", id="x")], scene="Group"))
     vendor = FakeVendor()
     async with moderator(plugin_manager, vendor) as mod:
-        answers = await mod._evaluate_many(messages)
+        answers = await mod._evaluations(messages)
 
     assert [shown(a) for a in answers] == [
         shown(a) for a in await one_by_one(plugin_manager, messages)
@@ -112,7 +114,7 @@ async def test_each_error_is_its_own_message(plugin_manager: pluggy.PluginManage
         Message(["also fine"]),
     ]
     async with moderator(plugin_manager, FakeVendor()) as mod:
-        answers = await mod._evaluate_many(messages)
+        answers = await mod._evaluations(messages)
 
     expected = await one_by_one(plugin_manager, messages)
     assert [shown(a) for a in answers] == [shown(a) for a in expected]
@@ -132,16 +134,16 @@ async def test_every_provider_failing_fails_each_message_alone(
 ) -> None:
     messages = [Message(["one"]), Message(["two"]), Message(["three"], sender="u1")]
     async with moderator(plugin_manager, FakeVendor(fail=True), fail_mode="raise") as mod:
-        answers = await mod._evaluate_many(messages)
+        answers = await mod._evaluations(messages)
     assert [type(a) for a in answers] == [AllProvidersFailed] * 3
 
 
 async def test_mutes_and_blocks_apply_per_sender(plugin_manager: pluggy.PluginManager) -> None:
     vendor = FakeVendor()
     async with moderator(plugin_manager, vendor) as mod:
-        first = await mod._evaluate_many([Message(["a block"], sender="u1"), Message(["hi"])])
+        first = await mod._evaluations([Message(["a block"], sender="u1"), Message(["hi"])])
         sent = len(vendor.checks)
-        second = await mod._evaluate_many(
+        second = await mod._evaluations(
             [Message(["hello"], sender="u1"), Message(["hello"], sender="u2")]
         )
     assert [a.action for a in first if isinstance(a, Outcome)] == [Action.BLOCK, Action.ALLOW]
@@ -152,3 +154,37 @@ async def test_mutes_and_blocks_apply_per_sender(plugin_manager: pluggy.PluginMa
     assert muted.verdict is None  # no provider was asked for the muted sender
     assert other.action is Action.ALLOW
     assert [body["items"] for body in vendor.checks[sent:]] == [["hello"]]
+
+
+async def test_shared_state_is_asked_for_a_batch_at_once_and_seen_by_another_worker(
+    plugin_manager: pluggy.PluginManager, redis_url: str
+) -> None:
+    prefix = f"test-evaluate-many-{secrets.token_hex(4)}"
+    shared = config(redis_url=redis_url)
+    shared["policy"]["redis_prefix"] = prefix
+    vendor = FakeVendor()
+    transport = httpx.MockTransport(vendor)
+    try:
+        async with (
+            AsyncModerator(shared, plugin_manager=plugin_manager, transport=transport) as one,
+            AsyncModerator(shared, plugin_manager=plugin_manager, transport=transport) as two,
+        ):
+            first = await one._evaluations(
+                [Message(["a block"], sender="u1"), Message(["fine"], sender="u2")]
+            )
+            second = await two._evaluations(
+                [Message(["hello"], sender="u1"), Message(["hello"], sender="u2")]
+            )
+    finally:
+        client = redis.Redis.from_url(redis_url)
+        keys = list(client.scan_iter(f"{prefix}:*"))
+        if keys:
+            client.delete(*keys)
+        client.close()
+    assert [a.action for a in first if isinstance(a, Outcome)] == [Action.BLOCK, Action.ALLOW]
+    muted, other = second
+    assert isinstance(muted, Outcome)
+    assert isinstance(other, Outcome)
+    assert muted.action is Action.BLOCK  # the mute the first moderator set, read from Redis
+    assert muted.reason.startswith("sender u1 is muted")
+    assert other.action is Action.ALLOW

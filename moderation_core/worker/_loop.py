@@ -6,7 +6,7 @@ unacknowledged, and the broker redelivers them after the ack wait. No duplicate 
 a result is published with the input's id as the broker's de-duplication id, so the
 result of a redelivered input is stored once (inside the broker's dedupe window).
 
-Each fetched batch is evaluated at once (``AsyncModerator._evaluate_many``: the vendor
+Each fetched batch is evaluated at once (``AsyncModerator._evaluations``: the vendor
 checks of its messages go out together, in full vendor batches), and everything in hand
 (up to ``in_flight``) is in flight together. The next fetch goes out before a fetched
 batch is checked, and results are published back to back (each input acknowledged once
@@ -292,7 +292,7 @@ class Worker:
             readable.append((len(checked), message))
             checked.append(None)
         if readable:
-            outcomes = await self._moderator._evaluate_many([m for _, m in readable])
+            outcomes = await self._moderator._evaluations([m for _, m in readable])
             for (i, message), outcome in zip(readable, outcomes, strict=True):
                 checked[i] = Evaluated(message, outcome)
         return [c for c in checked if c is not None]  # every None was replaced

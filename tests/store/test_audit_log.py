@@ -530,7 +530,7 @@ async def test_evaluate_many_records_each_message_as_evaluate_does(
 
     messages = [Message("nice weather", "u1"), Message(""), Message("加我微信 abc123456", "u2")]
     async with AsyncModerator(config(database_url, tmp_path)) as mod:
-        answers = await mod._evaluate_many(messages)
+        answers = await mod._evaluations(messages)
         assert mod.store is not None
         assert mod.store.flush()
         stored = {r["check_id"]: r for r in rows(mod.store)}
