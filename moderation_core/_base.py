@@ -506,39 +506,43 @@ class BaseModerator(abc.ABC, Generic[TransportT, ClientT]):
                     checks.setdefault(request.context, {})[i] = request.contents
                 else:
                     others[i] = request
+            # State in Redis, and vendors, are asked at once (a round trip for all rather
+            # than one each); state in memory and the local engine answer in turn, no IO.
+            shared = self._redis is not None
             if others:
-                served = yield from self._served_at_once(list(others.values()))
+                plans = [self._serve(r) for r in others.values()]
+                served = yield from self._at_once(plans, together=shared)
                 for i, answer in zip(others, served, strict=True):
                     if isinstance(answer, Raised):
                         results[i] = self._evaluated(runs[i], answer.error, close=True)
                     else:
                         replies[i] = answer
-            for context, asked in checks.items():
-                try:
-                    answers = yield from self._checked_together(list(asked.values()), context)
-                except Exception as exc:
-                    for i in asked:
-                        results[i] = self._evaluated(runs[i], exc, close=True)
-                    continue
-                replies.update(zip(asked, answers, strict=True))
+            if checks:
+                # One list per context (the vendor takes one per request): messages of
+                # different senders are checked side by side, not one after another.
+                plans = [self._checked_together(list(a.values()), c) for c, a in checks.items()]
+                checked = yield from self._at_once(plans, together=shared or bool(self._lanes))
+                for asked, answers in zip(checks.values(), checked, strict=True):
+                    if isinstance(answers, Raised):
+                        for i in asked:
+                            results[i] = self._evaluated(runs[i], answers.error, close=True)
+                    else:
+                        replies.update(zip(asked, answers, strict=True))
         return [r for r in results if r is not None]
 
-    def _served_at_once(self, requests: list[PolicyRequest]) -> Steps[list[Any]]:
-        """Each request's answer, or ``Raised`` with what serving it raised. Shared
-        state (Redis) is asked for all of them at once, a round trip for them all rather
-        than one each (``_run_plans``); state in memory answers without IO, in turn."""
-        if self._redis is not None and len(requests) > 1:
-            answers: list[Any] = yield functools.partial(
-                self._run_plans, [self._serve(r) for r in requests]
-            )
+    def _at_once(self, plans: list[Steps[Any]], *, together: bool) -> Steps[list[Any]]:
+        """Each plan's value, or ``Raised`` with what it raised: run as one step by the
+        mode (``_run_plans``: awaited at once) when ``together``, else in turn here."""
+        if together and len(plans) > 1:
+            answers: list[Any] = yield functools.partial(self._run_plans, plans)
             return answers
-        served: list[Any] = []
-        for request in requests:
+        done: list[Any] = []
+        for plan in plans:
             try:
-                served.append((yield from self._serve(request)))
+                done.append((yield from plan))
             except Exception as exc:
-                served.append(Raised(exc))
-        return served
+                done.append(Raised(exc))
+        return done
 
     def _evaluation(
         self, message: CheckInput | Iterable[CheckInput], context: CheckContext

@@ -4,6 +4,8 @@ vendor checks of one context sent together (one route, full vendor batches)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import math
 import secrets
 from typing import Any
@@ -188,3 +190,34 @@ async def test_shared_state_is_asked_for_a_batch_at_once_and_seen_by_another_wor
     assert muted.action is Action.BLOCK  # the mute the first moderator set, read from Redis
     assert muted.reason.startswith("sender u1 is muted")
     assert other.action is Action.ALLOW
+
+
+async def test_messages_of_different_senders_are_checked_side_by_side(
+    plugin_manager: pluggy.PluginManager,
+) -> None:
+    # Each sender's message is a request of its own (one context per request): the vendor
+    # answers none of them until all three are in, so checks one after another would time
+    # out instead.
+    arrived: list[str] = []
+    all_in = asyncio.Event()
+
+    async def vendor(request: httpx.Request) -> httpx.Response:
+        arrived.append(request.content.decode())
+        if len(arrived) == 3:
+            all_in.set()
+        try:
+            await asyncio.wait_for(all_in.wait(), 5)
+        except TimeoutError:
+            return httpx.Response(503, text="checked one after another")
+        items = json.loads(request.content)["items"]
+        return httpx.Response(
+            200, json={"results": [{"decision": "PASS", "label": "NORMAL"} for _ in items]}
+        )
+
+    messages = [Message([f"hello {n}"], sender=f"u{n}") for n in range(3)]
+    async with AsyncModerator(
+        config(), plugin_manager=plugin_manager, transport=httpx.MockTransport(vendor)
+    ) as mod:
+        answers = await mod._evaluations(messages)
+    assert [a.action for a in answers if isinstance(a, Outcome)] == [Action.ALLOW] * 3
+    assert len(arrived) == 3

@@ -317,6 +317,14 @@ class RabbitBroker:
         live = [m for m in unstarted if self._on_live_channel(m)]
         if live:  # back to back: the confirms overlap
             await asyncio.gather(*(self._return_unstarted(m) for m in live))
+        # The consuming channel first, and gracefully: its close-ok comes once it has
+        # handled every ack sent on it. A connection closed at once may end the channel
+        # with the last acks unread, and RabbitMQ delivers those messages again (seen:
+        # a few of the originals whose copies were just returned, so twice in the queue).
+        channel = self._consume_channel
+        if channel is not None and not channel.is_closed:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(channel.close(), _CONNECT_TIMEOUT)
         await self._close_connection()
 
     async def _close_connection(self) -> None:
